@@ -1,0 +1,362 @@
+"""Best-first proof search: the loop, and the per-run bookkeeping it calls.
+
+One search runs one theorem. Its frontier is a heap keyed by heuristic score (higher first,
+ties by insertion order, so deterministic inputs give the same tree every run). Candidates of
+one expansion are applied concurrently; their outcomes enter the tree in candidate order.
+With a :class:`~rollout.config.RolloutConfig`, a child at a segment boundary starts short
+rollouts that run beside the main loop and add ordinary edges to the same tree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import math
+import random
+import time
+from collections.abc import Awaitable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from heuristics.base import Heuristic, NodeScoreFn, as_heuristic
+from heuristics.builtin import CumulativeLogProb
+from prover.config import SearchConfig, SearchResult, SearchStats, SearchStatus, banned_pattern
+from prover.env import Environment, Session
+from prover.errors import GeneratorError, ProverError
+from prover.generators.base import TacticGenerator
+from prover.tactics import split_tactics
+from prover.tree import SearchTree
+from prover.types import (
+    Candidate,
+    Outcome,
+    SearchNode,
+    StateReached,
+    TacticTimeout,
+    Theorem,
+)
+from rollout.config import RolloutConfig, choose_candidate
+from rollout.trigger import GoalCountTrigger, RolloutTrigger
+
+T = TypeVar("T")
+
+
+class BestFirstSearch:
+    """Best-first search over an :class:`Environment` with a :class:`TacticGenerator`.
+
+    ``heuristic`` orders the frontier (default: cumulative log-prob, as ReProver); a plain
+    ``fn(node) -> float`` is accepted. ``rollout`` turns on goal-aware rollouts fired by
+    ``trigger`` (default :class:`GoalCountTrigger`). The object holds no per-run state: one
+    instance can run many searches concurrently.
+    """
+
+    def __init__(self, env: Environment, generator: TacticGenerator,
+                 heuristic: Heuristic | NodeScoreFn | None = None,
+                 config: SearchConfig | None = None, *,
+                 rollout: RolloutConfig | None = None,
+                 trigger: RolloutTrigger | None = None) -> None:
+        self.env = env
+        self.generator = generator
+        self.heuristic = as_heuristic(heuristic) if heuristic is not None else CumulativeLogProb()
+        self.config = config or SearchConfig()
+        self.rollout = rollout
+        self.trigger = trigger or GoalCountTrigger()
+
+    async def search(self, theorem: Theorem) -> SearchResult:
+        """Search for a proof of ``theorem``; environment failures become status ``error``."""
+        start = time.monotonic()
+        try:
+            session = await self.env.open(theorem)
+        except ProverError as exc:
+            return SearchResult(theorem.name, "error", message=f"{type(exc).__name__}: {exc}",
+                                stats=SearchStats(wall_s=time.monotonic() - start))
+        async with session:
+            return await _Run(self, session, start).execute(theorem)
+
+    def run(self, theorem: Theorem) -> SearchResult:
+        """Synchronous wrapper around :meth:`search` (starts its own event loop)."""
+        return asyncio.run(self.search(theorem))
+
+
+@dataclass(frozen=True)
+class _Step:
+    parent_key: str
+    candidate: Candidate
+    outcome: Outcome
+    latency_s: float
+
+
+class _Run:
+    """The state of one search: tree, frontier, counters, background rollouts."""
+
+    def __init__(self, search: BestFirstSearch, session: Session, start: float) -> None:
+        self.cfg = search.config
+        self.generator = search.generator
+        self.heuristic = search.heuristic
+        self.rollout = search.rollout
+        self.trigger = search.trigger
+        self.session = session
+        self.start = start
+        self.deadline = start + self.cfg.time_limit_s
+        self.tree = SearchTree(session.root)
+        self.frontier: list[tuple[float, int, str]] = []
+        self.order = itertools.count()
+        self.banned = banned_pattern(self.cfg.banned_tactics)
+        self.slots = asyncio.Semaphore(self.cfg.max_concurrent_tactics)
+        self.background: set[asyncio.Task[None]] = set()
+        self.failure: BaseException | None = None
+        self.rng = random.Random(self.rollout.seed if self.rollout else 0)
+        self.n = {"expansions": 0, "env_calls": 0, "generator_calls": 0, "banned": 0,
+                  "rollouts": 0, "rollout_steps": 0, "rollout_env_calls": 0,
+                  "rollout_generator_calls": 0, "env_s": 0.0, "generator_s": 0.0}
+
+    # ---- the loop ------------------------------------------------------------------------
+    async def loop(self) -> SearchStatus:
+        await self.push([self.tree.root])
+        while not self.tree.proved:
+            if self.failure is not None:
+                raise self.failure
+            if self.out_of_budget():
+                return "budget"
+            node = self.pop()
+            if node is None:
+                if not self.background:
+                    return "failed"
+                await asyncio.wait(self.background, timeout=self.remaining(),
+                                   return_when=asyncio.FIRST_COMPLETED)
+                continue
+            await self.push(await self.expand(node))
+        return "proved"
+
+    async def expand(self, node: SearchNode) -> list[SearchNode]:
+        candidates = await self.propose(node, self.cfg.num_candidates, rollout=False)
+        if candidates is None:
+            return []
+        self.n["expansions"] += 1
+        allowed = [c for c in candidates if self.allowed(node, c)]
+        results = await _gather_all(self.apply_candidate(node, c, rollout=False)
+                                    for c in allowed)
+        created = [child for steps in results for child in self.record(steps, rollout=False)]
+        self.tree.mark_expanded(node.state.key)
+        return created
+
+    async def execute(self, theorem: Theorem) -> SearchResult:
+        status: SearchStatus = "failed"
+        message: str | None = None
+        try:
+            status = await self.loop()
+        except ProverError as exc:
+            status, message = "error", f"{type(exc).__name__}: {exc}"
+        finally:
+            await self.stop_background()
+        proof = self.tree.extract_proof()
+        verified: bool | None = None
+        if proof is not None:
+            status, message = "proved", None  # kept even when it arrived with a budget hit
+            if self.cfg.verify_proof:
+                try:
+                    verified = await self.session.verify(proof)
+                except ProverError as exc:
+                    verified, message = False, f"verify failed: {type(exc).__name__}: {exc}"
+                if not verified:
+                    status = "error"
+                    message = message or "the proof found was rejected by Session.verify"
+        edges = self.tree.proof_edges()
+        n = self.n
+        stats = SearchStats(
+            expansions=int(n["expansions"]), nodes=len(self.tree), env_calls=int(n["env_calls"]),
+            generator_calls=int(n["generator_calls"]), banned=int(n["banned"]),
+            wall_s=time.monotonic() - self.start, env_s=n["env_s"], generator_s=n["generator_s"],
+            rollouts=int(n["rollouts"]), rollout_steps=int(n["rollout_steps"]),
+            rollout_proofs=int(bool(edges) and edges[-1].rollout),
+            rollout_env_calls=int(n["rollout_env_calls"]),
+            rollout_generator_calls=int(n["rollout_generator_calls"]), verified=verified)
+        return SearchResult(theorem.name, status, proof, stats, message, self.tree)
+
+    # ---- frontier ------------------------------------------------------------------------
+    async def push(self, nodes: Sequence[SearchNode]) -> None:
+        if not nodes:
+            return
+        scores = await self.heuristic.score(nodes)
+        if len(scores) != len(nodes):
+            raise ValueError(f"heuristic {self.heuristic!r} returned {len(scores)} scores "
+                             f"for {len(nodes)} nodes")
+        for node, score in zip(nodes, scores):
+            if math.isnan(score) or score == -math.inf:
+                continue
+            heapq.heappush(self.frontier, (-score, next(self.order), node.state.key))
+
+    def pop(self) -> SearchNode | None:
+        while self.frontier:
+            _, _, key = heapq.heappop(self.frontier)
+            attrs = self.tree.graph.nodes[key]
+            if attrs["status"] == "open" and not attrs["expanded"]:
+                return self.tree.node(key)
+        return None
+
+    # ---- budgets -------------------------------------------------------------------------
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def generator_budget_left(self) -> int:
+        used = self.n["expansions"] + self.n["rollout_generator_calls"]
+        return int(self.cfg.max_expansions - used)
+
+    def out_of_budget(self) -> bool:
+        cap = self.cfg.max_nodes
+        return (self.remaining() <= 0 or self.generator_budget_left() <= 0
+                or (cap is not None and len(self.tree) >= cap))
+
+    def allowed(self, node: SearchNode, candidate: Candidate) -> bool:
+        if self.banned is not None and self.banned.search(candidate.tactic):
+            self.n["banned"] += 1
+            return False
+        return not self.tree.tried(node.state.key, candidate.tactic)
+
+    # ---- environment and generator calls --------------------------------------------------
+    async def propose(self, node: SearchNode, k: int, *, rollout: bool) -> list[Candidate] | None:
+        remaining = self.remaining()
+        if remaining <= 0:
+            return None
+        began = time.monotonic()
+        self.n["generator_calls"] += 1
+        if rollout:
+            self.n["rollout_generator_calls"] += 1
+        try:
+            return await asyncio.wait_for(self.generator.propose(node.state, k), remaining)
+        except asyncio.TimeoutError:
+            return None
+        except ProverError:
+            raise
+        except Exception as exc:
+            raise GeneratorError(f"{type(self.generator).__name__}.propose failed on "
+                                 f"{node.state.key[:200]!r}: {exc!r}") from exc
+        finally:
+            self.n["generator_s"] += time.monotonic() - began
+
+    async def apply_candidate(self, node: SearchNode, candidate: Candidate, *,
+                              rollout: bool) -> list[_Step]:
+        """Apply the candidate's tactics in order; stop at the first that does not reach a state."""
+        steps: list[_Step] = []
+        state = node.state
+        for index, tactic in enumerate(split_tactics(candidate.tactic)):
+            async with self.slots:
+                limit = min(self.cfg.tactic_timeout_s or math.inf, self.remaining())
+                began = time.monotonic()
+                self.n["env_calls"] += 1
+                if rollout:
+                    self.n["rollout_env_calls"] += 1
+                outcome: Outcome
+                try:
+                    outcome = await asyncio.wait_for(self.session.apply(state, tactic),
+                                                     max(limit, 0.0))
+                except asyncio.TimeoutError:
+                    outcome = TacticTimeout(f"no answer within {limit:.3g} s")
+                latency = time.monotonic() - began
+                self.n["env_s"] += latency
+            logprob = candidate.logprob if index == 0 else 0.0
+            steps.append(_Step(state.key, Candidate(tactic, logprob), outcome, latency))
+            if not isinstance(outcome, StateReached):
+                break
+            state = outcome.state
+        return steps
+
+    def record(self, steps: Iterable[_Step], *, rollout: bool) -> list[SearchNode]:
+        """Add steps to the tree (in order); start rollouts where the trigger fires."""
+        created: list[SearchNode] = []
+        cap = self.cfg.max_nodes
+        for step in steps:
+            if step.parent_key not in self.tree:
+                break
+            if (cap is not None and len(self.tree) >= cap
+                    and isinstance(step.outcome, StateReached)
+                    and step.outcome.state.key not in self.tree):
+                break
+            child = self.tree.add_outcome(step.parent_key, step.candidate, step.outcome,
+                                          step.latency_s, rollout=rollout)
+            if child is None:
+                continue
+            created.append(child)
+            if (not rollout and self.rollout is not None
+                    and self.trigger.fires(self.tree.node(step.parent_key), child)):
+                self.spawn_rollout(child)
+        return created
+
+    # ---- rollouts ------------------------------------------------------------------------
+    def rollout_budget_left(self) -> bool:
+        assert self.rollout is not None
+        share = int(self.rollout.budget_share * self.cfg.max_expansions)
+        return (self.n["rollout_generator_calls"] < share and self.generator_budget_left() > 0
+                and not self.tree.proved and self.remaining() > 0)
+
+    def spawn_rollout(self, start: SearchNode) -> None:
+        if not self.rollout_budget_left():
+            return
+        task = asyncio.ensure_future(self.run_rollouts(start))
+        self.background.add(task)
+        task.add_done_callback(self._rollout_done)
+
+    def _rollout_done(self, task: asyncio.Task[None]) -> None:
+        self.background.discard(task)
+        if not task.cancelled() and task.exception() is not None and self.failure is None:
+            self.failure = task.exception()
+
+    async def run_rollouts(self, start: SearchNode) -> None:
+        cfg = self.rollout
+        assert cfg is not None
+        first_k = cfg.probes if cfg.mode == "greedy" else self.cfg.num_candidates
+        candidates = await self.propose(start, first_k, rollout=True)
+        usable = [c for c in candidates or [] if self.allowed(start, c)]
+        for probe in range(cfg.probes):
+            candidate = choose_candidate(usable, cfg, self.rng, rank=probe)
+            if candidate is None:
+                return
+            self.n["rollouts"] += 1
+            await self.rollout_path(start, candidate, cfg)
+
+    async def rollout_path(self, start: SearchNode, candidate: Candidate,
+                           cfg: RolloutConfig) -> None:
+        node = start
+        for depth in range(1, cfg.depth + 1):
+            steps = await self.apply_candidate(node, candidate, rollout=True)
+            self.n["rollout_steps"] += len(steps)
+            created = self.record(steps, rollout=True)
+            await self.push(created)
+            last = steps[-1].outcome if steps else None
+            if not isinstance(last, StateReached) or not created \
+                    or created[-1].state.key != last.state.key:
+                return  # a proof, an error, or a state the search already holds
+            child = created[-1]
+            if cfg.stop_at_boundary and child.state.num_goals != node.state.num_goals:
+                return
+            if depth == cfg.depth or not self.rollout_budget_left():
+                return
+            node = child
+            k = 1 if cfg.mode == "greedy" else self.cfg.num_candidates
+            proposals = await self.propose(node, k, rollout=True)
+            usable = [c for c in proposals or [] if self.allowed(node, c)]
+            next_candidate = choose_candidate(usable, cfg, self.rng)
+            if next_candidate is None:
+                return
+            candidate = next_candidate
+
+    async def stop_background(self) -> None:
+        for task in list(self.background):
+            task.cancel()
+        if self.background:
+            await asyncio.gather(*self.background, return_exceptions=True)
+
+
+async def _gather_all(awaitables: Iterable[Awaitable[T]]) -> list[T]:
+    """``asyncio.gather`` that cancels the siblings when one raises."""
+    tasks = [asyncio.ensure_future(a) for a in awaitables]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+__all__ = ["BestFirstSearch"]

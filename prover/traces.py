@@ -1,0 +1,239 @@
+"""The trace format (one JSON object per line, see DESIGN.md) and converters into it.
+
+A trace records what a prover answered: the first record of a theorem has ``"tactic": null``
+and gives its root state; every other record is one transition ``state --tactic--> outcome``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Literal
+
+from prover.errors import DataFormatError
+from prover.types import Outcome, ProofState, Proved, StateReached, TacticError, TacticTimeout
+
+OutcomeKind = Literal["state", "proved", "error", "timeout"]
+OUTCOME_KINDS: tuple[str, ...] = ("state", "proved", "error", "timeout")
+
+_GOALS_HEADER = re.compile(r"^\d+ goals?\n")
+
+
+@dataclass(frozen=True)
+class TraceRecord:
+    """One line of a trace file."""
+
+    theorem: str
+    state: str
+    tactic: str | None
+    outcome: OutcomeKind
+    goals: tuple[str, ...] = ()
+    message: str | None = None
+    latency_s: float | None = None
+
+    @property
+    def is_root(self) -> bool:
+        return self.tactic is None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "theorem": self.theorem,
+            "state": self.state,
+            "tactic": self.tactic,
+            "outcome": self.outcome,
+            "goals": list(self.goals),
+            "message": self.message,
+            "latency_s": self.latency_s,
+        }
+
+    def to_outcome(self) -> Outcome:
+        """The outcome this record describes (the state's handle is its recorded text)."""
+        if self.outcome == "state":
+            state_text = "\n\n".join(self.goals)
+            return StateReached(ProofState(self.goals, handle=state_text))
+        if self.outcome == "proved":
+            return Proved(self.message or "")
+        if self.outcome == "timeout":
+            return TacticTimeout(self.message or "tactic timed out")
+        return TacticError(self.message or "error")
+
+
+def split_lean_goals(pp: str) -> tuple[str, ...]:
+    """Split a Lean pretty-printed state into goals, with LeanDojo's rule.
+
+    A leading ``"N goals"`` header is dropped, the text is split on blank lines, and the pieces
+    holding a turnstile ``⊢`` are the goals; ``"no goals"`` gives ``()``.
+    """
+    text = pp.strip()
+    if not text or text == "no goals":
+        return ()
+    text = _GOALS_HEADER.sub("", text)
+    return tuple(piece.strip() for piece in text.split("\n\n") if "⊢" in piece)
+
+
+def _field(obj: Mapping[str, Any], name: str, kinds: tuple[type, ...], where: dict[str, Any],
+           *, required: bool = True) -> Any:
+    if name not in obj:
+        if required:
+            raise DataFormatError("missing required field", field=name, **where)
+        return None
+    value = obj[name]
+    if value is None and not required:
+        return None
+    if isinstance(value, bool) and bool not in kinds:
+        raise DataFormatError(f"expected {_names(kinds)}, got bool", field=name, **where)
+    if not isinstance(value, kinds):
+        raise DataFormatError(
+            f"expected {_names(kinds)}, got {type(value).__name__}", field=name, **where
+        )
+    return value
+
+
+def _names(kinds: tuple[type, ...]) -> str:
+    return " or ".join(k.__name__ for k in kinds)
+
+
+def parse_trace_record(obj: Any, *, path: str | Path | None = None,
+                       line: int | None = None) -> TraceRecord:
+    """Validate one decoded JSON object as a trace record."""
+    where: dict[str, Any] = {"path": path, "line": line}
+    if not isinstance(obj, dict):
+        raise DataFormatError(f"expected a JSON object, got {type(obj).__name__}", **where)
+    theorem = _field(obj, "theorem", (str,), where)
+    state = _field(obj, "state", (str,), where)
+    if "tactic" not in obj:
+        raise DataFormatError("missing required field (null for a root record)",
+                              field="tactic", **where)
+    tactic = _field(obj, "tactic", (str,), where, required=False)
+    outcome = _field(obj, "outcome", (str,), where)
+    if outcome not in OUTCOME_KINDS:
+        raise DataFormatError(f"unknown outcome {outcome!r}; expected one of {OUTCOME_KINDS}",
+                              field="outcome", **where)
+    goals_value = _field(obj, "goals", (list,), where, required=outcome == "state")
+    goals = tuple(goals_value or ())
+    for goal in goals:
+        if not isinstance(goal, str):
+            raise DataFormatError(f"goals must be strings, got {type(goal).__name__}",
+                                  field="goals", **where)
+    if outcome == "state" and not goals:
+        raise DataFormatError("a 'state' outcome needs at least one goal", field="goals", **where)
+    message = _field(obj, "message", (str,), where, required=False)
+    latency = _field(obj, "latency_s", (int, float), where, required=False)
+    if latency is not None and (not math.isfinite(latency) or latency < 0):
+        raise DataFormatError(f"latency must be a finite non-negative number, got {latency}",
+                              field="latency_s", **where)
+    if tactic is None and outcome != "state":
+        raise DataFormatError("a root record (tactic null) must have outcome 'state'",
+                              field="outcome", **where)
+    return TraceRecord(theorem, state, tactic, outcome, goals, message,
+                       float(latency) if latency is not None else None)
+
+
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
+    """Yield ``(line_number, decoded_object)`` for each non-blank line; bad JSON raises."""
+    with open(path, encoding="utf-8") as handle:
+        for number, text in enumerate(handle, start=1):
+            if not text.strip():
+                continue
+            try:
+                yield number, json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise DataFormatError(f"invalid JSON: {exc.msg} (column {exc.colno})",
+                                      path=path, line=number) from exc
+
+
+def read_trace(path: str | Path) -> list[TraceRecord]:
+    """Read and validate a whole trace file; the first bad line raises DataFormatError."""
+    return [parse_trace_record(obj, path=path, line=n) for n, obj in iter_jsonl(path)]
+
+
+class TraceWriter:
+    """Appends trace records to a file, one flushed line each (safe to tail while running)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle: IO[str] | None = open(self.path, "a", encoding="utf-8")
+
+    def write(self, record: TraceRecord) -> None:
+        if self._handle is None:
+            raise ValueError(f"trace writer for {self.path} is closed")
+        self._handle.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")
+        self._handle.flush()
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
+def write_trace(records: Iterable[TraceRecord], path: str | Path) -> int:
+    """Write records to ``path`` (overwriting it); returns how many were written."""
+    count = 0
+    with open(path, "w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")
+            count += 1
+    return count
+
+
+_STEP_FIELDS = ("full_name", "state_before", "tactic", "state_after")
+
+
+def from_leandojo_steps(records: Iterable[Mapping[str, Any]], *,
+                        path: str | Path | None = None) -> list[TraceRecord]:
+    """Convert LeanDojo-style step records into trace records.
+
+    Each record needs ``full_name``, ``state_before``, ``tactic`` and ``state_after`` (strings).
+    Goals are split with :func:`split_lean_goals`; ``"no goals"`` after a tactic means proved.
+    The first step seen of each theorem also yields its root record. Records are numbered from 1
+    in error messages.
+    """
+    return _convert_steps(enumerate(records, start=1), path)
+
+
+def load_leandojo_steps(path: str | Path) -> list[TraceRecord]:
+    """Read a JSONL file of LeanDojo step records (e.g. ``leandojo_benchmark4_subset_steps``);
+    errors name the file's line."""
+    return _convert_steps(iter_jsonl(path), path)
+
+
+def _convert_steps(numbered: Iterable[tuple[int, Any]], path: str | Path | None
+                   ) -> list[TraceRecord]:
+    out: list[TraceRecord] = []
+    seen_roots: set[str] = set()
+    for line, record in numbered:
+        where: dict[str, Any] = {"path": path, "line": line}
+        if not isinstance(record, Mapping):
+            raise DataFormatError(f"expected an object, got {type(record).__name__}", **where)
+        name, before, tactic, after = (_field(record, f, (str,), where) for f in _STEP_FIELDS)
+        before_goals = split_lean_goals(before)
+        if not before_goals:
+            raise DataFormatError("state_before has no goal (no '⊢')", field="state_before",
+                                  **where)
+        before_text = "\n\n".join(before_goals)
+        if name not in seen_roots:
+            seen_roots.add(name)
+            out.append(TraceRecord(name, before_text, None, "state", before_goals))
+        after_goals = split_lean_goals(after)
+        outcome: OutcomeKind = "state" if after_goals else "proved"
+        out.append(TraceRecord(name, before_text, tactic, outcome, after_goals))
+    return out
+
+
+__all__ = [
+    "OUTCOME_KINDS",
+    "TraceRecord",
+    "TraceWriter",
+    "from_leandojo_steps",
+    "iter_jsonl",
+    "load_leandojo_steps",
+    "parse_trace_record",
+    "read_trace",
+    "split_lean_goals",
+    "write_trace",
+]
