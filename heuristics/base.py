@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from prover.types import SearchNode
+if TYPE_CHECKING:  # prover imports this module: keep the runtime import graph acyclic
+    from prover.types import SearchNode
 
 NEVER = -math.inf
 """A score that means "never expand this node"."""
@@ -23,7 +24,7 @@ class Heuristic(Protocol):
     async def score(self, nodes: Sequence[SearchNode]) -> list[float]: ...
 
 
-NodeScoreFn = Callable[[SearchNode], float]
+NodeScoreFn = Callable[["SearchNode"], float]
 """A plain per-node scoring function, lifted by :func:`as_heuristic`."""
 
 

@@ -4,6 +4,7 @@ Importing ``prover`` is cheap: torch, transformers and lean_dojo are imported on
 backends and generators that need them.
 """
 
+from prover.backends.replay import RecordingEnvironment, ReplayEnvironment
 from prover.config import DEFAULT_BANNED_TACTICS, SearchConfig, SearchResult, SearchStats
 from prover.env import Environment, Session
 from prover.errors import (
@@ -14,7 +15,6 @@ from prover.errors import (
     GeneratorError,
     ProverError,
 )
-from prover.backends.replay import RecordingEnvironment, ReplayEnvironment
 from prover.generators.base import TacticGenerator
 from prover.generators.fixed import FixedTacticGenerator
 from prover.search import BestFirstSearch

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 from prover.types import Outcome, ProofState, Theorem
+
+S = TypeVar("S")
 
 
 @runtime_checkable
@@ -37,7 +39,7 @@ class Session(Protocol):
         """Release the session's prover resources. Idempotent."""
         ...
 
-    async def __aenter__(self) -> Session: ...
+    async def __aenter__(self: S) -> S: ...
 
     async def __aexit__(
         self,
@@ -66,7 +68,7 @@ class SessionBase:
     async def close(self) -> None:  # pragma: no cover - overridden
         return None
 
-    async def __aenter__(self) -> SessionBase:
+    async def __aenter__(self: S) -> S:
         return self
 
     async def __aexit__(

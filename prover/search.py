@@ -17,10 +17,9 @@ import random
 import time
 from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from heuristics.base import Heuristic, NodeScoreFn, as_heuristic
-from heuristics.builtin import CumulativeLogProb
 from prover.config import SearchConfig, SearchResult, SearchStats, SearchStatus, banned_pattern
 from prover.env import Environment, Session
 from prover.errors import GeneratorError, ProverError
@@ -35,8 +34,10 @@ from prover.types import (
     TacticTimeout,
     Theorem,
 )
-from rollout.config import RolloutConfig, choose_candidate
-from rollout.trigger import GoalCountTrigger, RolloutTrigger
+
+if TYPE_CHECKING:  # rollout and heuristics.builtin import prover: import them where used
+    from rollout.config import RolloutConfig
+    from rollout.trigger import RolloutTrigger
 
 T = TypeVar("T")
 
@@ -55,6 +56,9 @@ class BestFirstSearch:
                  config: SearchConfig | None = None, *,
                  rollout: RolloutConfig | None = None,
                  trigger: RolloutTrigger | None = None) -> None:
+        from heuristics.builtin import CumulativeLogProb
+        from rollout.trigger import GoalCountTrigger
+
         self.env = env
         self.generator = generator
         self.heuristic = as_heuristic(heuristic) if heuristic is not None else CumulativeLogProb()
@@ -302,6 +306,8 @@ class _Run:
             self.failure = task.exception()
 
     async def run_rollouts(self, start: SearchNode) -> None:
+        from rollout.config import choose_candidate
+
         cfg = self.rollout
         assert cfg is not None
         first_k = cfg.probes if cfg.mode == "greedy" else self.cfg.num_candidates
@@ -316,6 +322,8 @@ class _Run:
 
     async def rollout_path(self, start: SearchNode, candidate: Candidate,
                            cfg: RolloutConfig) -> None:
+        from rollout.config import choose_candidate
+
         node = start
         for depth in range(1, cfg.depth + 1):
             steps = await self.apply_candidate(node, candidate, rollout=True)

@@ -12,12 +12,19 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any
 
 from prover.errors import DataFormatError
-from prover.types import Outcome, ProofState, Proved, StateReached, TacticError, TacticTimeout
+from prover.types import (
+    Outcome,
+    OutcomeKind,
+    ProofState,
+    Proved,
+    StateReached,
+    TacticError,
+    TacticTimeout,
+)
 
-OutcomeKind = Literal["state", "proved", "error", "timeout"]
 OUTCOME_KINDS: tuple[str, ...] = ("state", "proved", "error", "timeout")
 
 _GOALS_HEADER = re.compile(r"^\d+ goals?\n")

@@ -8,6 +8,7 @@ propagation and proof extraction so that the search loop stays short.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -195,15 +196,14 @@ class SearchTree:
         """The shortest proof (fewest tactics) from the root, or None if not proved."""
         if not self.proved:
             return None
-        path = nx.shortest_path(self.graph, self.root_key, PROVED_KEY)
-        return tuple(self.graph.edges[a, b]["data"].tactic for a, b in zip(path, path[1:]))
+        return tuple(edge.tactic for edge in self.proof_edges())
 
     def proof_edges(self) -> list[Edge]:
         """The edges of :meth:`extract_proof`'s path (empty if not proved)."""
         if not self.proved:
             return []
         path = nx.shortest_path(self.graph, self.root_key, PROVED_KEY)
-        return [self.graph.edges[a, b]["data"] for a, b in zip(path, path[1:])]
+        return [self.graph.edges[a, b]["data"] for a, b in itertools.pairwise(path)]
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict: nodes (creation order) and edges."""

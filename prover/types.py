@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, Literal
 
 PROVED_KEY = "<proved>"
 """Key of the terminal pseudo-state that every proof edge leads to in the search tree."""
@@ -91,11 +91,15 @@ class TacticTimeout:
     message: str = "tactic timed out"
 
 
-Outcome = Union[StateReached, Proved, TacticError, TacticTimeout]
+Outcome = StateReached | Proved | TacticError | TacticTimeout
 """What :meth:`prover.env.Session.apply` returns."""
 
 
-def outcome_kind(outcome: Outcome) -> str:
+OutcomeKind = Literal["state", "proved", "error", "timeout"]
+"""The trace-format name of an outcome."""
+
+
+def outcome_kind(outcome: Outcome) -> OutcomeKind:
     """The trace-format name of an outcome: ``state``, ``proved``, ``error`` or ``timeout``."""
     if isinstance(outcome, StateReached):
         return "state"
@@ -132,6 +136,7 @@ __all__ = [
     "PROVED_KEY",
     "Candidate",
     "Outcome",
+    "OutcomeKind",
     "ProofState",
     "Proved",
     "SearchNode",

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from prover.types import SearchNode
+if TYPE_CHECKING:
+    from prover.types import SearchNode
 
 
 @runtime_checkable
