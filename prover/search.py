@@ -306,47 +306,30 @@ class _Run:
             self.failure = task.exception()
 
     async def run_rollouts(self, start: SearchNode) -> None:
-        from rollout.config import choose_candidate
+        from rollout.runner import run_rollouts
 
-        cfg = self.rollout
-        assert cfg is not None
-        first_k = cfg.probes if cfg.mode == "greedy" else self.cfg.num_candidates
-        candidates = await self.propose(start, first_k, rollout=True)
-        usable = [c for c in candidates or [] if self.allowed(start, c)]
-        for probe in range(cfg.probes):
-            candidate = choose_candidate(usable, cfg, self.rng, rank=probe)
-            if candidate is None:
-                return
-            self.n["rollouts"] += 1
-            await self.rollout_path(start, candidate, cfg)
+        assert self.rollout is not None
+        await run_rollouts(self, start, self.rollout, self.rng, self.cfg.num_candidates)
 
-    async def rollout_path(self, start: SearchNode, candidate: Candidate,
-                           cfg: RolloutConfig) -> None:
-        from rollout.config import choose_candidate
+    def rollout_started(self) -> None:
+        self.n["rollouts"] += 1
 
-        node = start
-        for depth in range(1, cfg.depth + 1):
-            steps = await self.apply_candidate(node, candidate, rollout=True)
-            self.n["rollout_steps"] += len(steps)
-            created = self.record(steps, rollout=True)
-            await self.push(created)
-            last = steps[-1].outcome if steps else None
-            if not isinstance(last, StateReached) or not created \
-                    or created[-1].state.key != last.state.key:
-                return  # a proof, an error, or a state the search already holds
-            child = created[-1]
-            if cfg.stop_at_boundary and child.state.num_goals != node.state.num_goals:
-                return
-            if depth == cfg.depth or not self.rollout_budget_left():
-                return
-            node = child
-            k = 1 if cfg.mode == "greedy" else self.cfg.num_candidates
-            proposals = await self.propose(node, k, rollout=True)
-            usable = [c for c in proposals or [] if self.allowed(node, c)]
-            next_candidate = choose_candidate(usable, cfg, self.rng)
-            if next_candidate is None:
-                return
-            candidate = next_candidate
+    async def rollout_propose(self, node: SearchNode, k: int) -> list[Candidate]:
+        if not self.rollout_budget_left():
+            return []
+        candidates = await self.propose(node, k, rollout=True)
+        return [c for c in candidates or [] if self.allowed(node, c)]
+
+    async def rollout_step(self, node: SearchNode, candidate: Candidate
+                           ) -> tuple[SearchNode | None, bool]:
+        steps = await self.apply_candidate(node, candidate, rollout=True)
+        self.n["rollout_steps"] += len(steps)
+        created = self.record(steps, rollout=True)
+        await self.push(created)
+        last = steps[-1].outcome if steps else None
+        reached = (created[-1] if isinstance(last, StateReached) and created
+                   and created[-1].state.key == last.state.key else None)
+        return reached, self.rollout_budget_left()
 
     async def stop_background(self) -> None:
         for task in list(self.background):
