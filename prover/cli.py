@@ -12,6 +12,7 @@ import asyncio
 import importlib
 import json
 import logging
+import shutil
 import sys
 from collections.abc import Sequence
 from importlib import resources
@@ -19,11 +20,14 @@ from pathlib import Path
 
 from prover.backends.replay import ReplayEnvironment
 from prover.config import SearchConfig, SearchResult
-from prover.errors import ProverError
+from prover.errors import ConfigError, ProverError
+from prover.generators.base import TacticGenerator
 from prover.generators.fixed import FixedTacticGenerator
+from prover.generators.spec import FORMS, make_generator
 from prover.search import BestFirstSearch
 
-SUBCOMMAND_MODULES: tuple[str, ...] = ()
+SUBCOMMAND_MODULES: tuple[str, ...] = ("rollout.segments", "benchmarks.minif2f",
+                                       "prover.backends.coq_extract", "heuristics.progress.cli")
 """Modules (besides this one) whose ``register(subparsers)`` adds subcommands."""
 
 
@@ -66,13 +70,15 @@ def print_result(result: SearchResult, *, show_tree: bool = True) -> None:
           f"generator={stats.generator_s:.3f}s verified={stats.verified}")
 
 
-async def _search_replay(trace: Path, tactics: Path, names: Sequence[str] | None,
-                         config: SearchConfig, latency: str | None) -> list[SearchResult]:
+async def _search_replay(trace: Path, tactics: Path | TacticGenerator,
+                         names: Sequence[str] | None, config: SearchConfig,
+                         latency: str | None) -> list[SearchResult]:
     latency_value: float | str | None = None
     if latency is not None:
         latency_value = latency if latency == "recorded" else float(latency)
     env = ReplayEnvironment.from_jsonl(trace, latency_s=latency_value)  # type: ignore[arg-type]
-    generator = FixedTacticGenerator.from_file(tactics)
+    generator = (FixedTacticGenerator.from_file(tactics) if isinstance(tactics, Path)
+                 else tactics)
     search = BestFirstSearch(env, generator, config=config)
     theorems = env.theorems()
     if names:
@@ -84,7 +90,11 @@ async def _search_replay(trace: Path, tactics: Path, names: Sequence[str] | None
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
-    results = asyncio.run(_search_replay(Path(args.trace), Path(args.tactics), args.theorem,
+    if (args.tactics is None) == (args.generator is None):
+        raise ConfigError("give either a TACTICS file or --generator SPEC (not both)")
+    generator: Path | TacticGenerator = (Path(args.tactics) if args.tactics is not None
+                                         else make_generator(args.generator))
+    results = asyncio.run(_search_replay(Path(args.trace), generator, args.theorem,
                                          config_from_args(args), args.latency))
     for result in results:
         print_result(result)
@@ -110,6 +120,19 @@ def _cmd_demo_replay(args: argparse.Namespace) -> int:
     return 0 if proved == len(results) else 1
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    """The Coq demo when ``coqidetop.opt`` is on PATH; otherwise (or with --replay) replay."""
+    if not args.replay:
+        if shutil.which("coqidetop.opt") is None:
+            print("coqidetop.opt is not on PATH, so the Coq demo cannot run (install Coq: "
+                  "apt-get install -y coq); running the replay demo instead.\n")
+        else:
+            from benchmarks.coq_demo import run_coq_demo
+
+            return run_coq_demo(args)
+    return _cmd_demo_replay(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from prover import __version__
 
@@ -118,13 +141,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    demo = sub.add_parser("demo", help="run the embedded default search and print the proofs")
+    demo = sub.add_parser("demo", help="search held-out Coq stdlib lemmas with the KNN "
+                          "generator and print the proofs (--replay: the offline demo)")
     add_budget_arguments(demo)
-    demo.set_defaults(func=_cmd_demo_replay)
+    demo.add_argument("--replay", action="store_true",
+                      help="run the offline demo on a recorded Lean trace instead of Coq")
+    demo.add_argument("--coq-index", default=None,
+                      help="a 'seg-prover coq extract' directory for the KNN index")
+    demo.add_argument("--coq-time-limit", type=float, default=10.0,
+                      help="seconds per lemma in the Coq demo")
+    demo.set_defaults(func=_cmd_demo)
 
     search = sub.add_parser("search", help="search on a replay trace with a fixed tactic list")
     search.add_argument("trace", help="trace JSONL (DESIGN.md format)")
-    search.add_argument("tactics", help="tactic list: one per line, or a JSON list")
+    search.add_argument("tactics", nargs="?", default=None,
+                        help="tactic list: one per line, or a JSON list (or use --generator)")
+    search.add_argument("--generator", metavar="SPEC", default=None,
+                        help="tactic generator instead of TACTICS: " + "; ".join(FORMS))
     search.add_argument("--theorem", action="append", help="only this theorem (repeatable)")
     search.add_argument("--latency", default=None, help="seconds per tactic, or 'recorded'")
     search.add_argument("--tree-out", default=None, help="write each search tree as JSON here")

@@ -107,7 +107,10 @@ class _Run:
         self.order = itertools.count()
         self.banned = banned_pattern(self.cfg.banned_tactics)
         self.slots = asyncio.Semaphore(self.cfg.max_concurrent_tactics)
+        # Rollouts get slots of their own, so that they never hold the expansions' slots.
+        self.rollout_slots = asyncio.Semaphore(self.cfg.max_concurrent_tactics)
         self.background: set[asyncio.Task[None]] = set()
+        self.pushed = asyncio.Event()
         self.failure: BaseException | None = None
         self.rng = random.Random(self.rollout.seed if self.rollout else 0)
         self.n = {"expansions": 0, "env_calls": 0, "generator_calls": 0, "banned": 0,
@@ -126,8 +129,12 @@ class _Run:
             if node is None:
                 if not self.background:
                     return "failed"
-                await asyncio.wait(self.background, timeout=self.remaining(),
+                # Wake when a rollout ends or adds states to the frontier, not only at its end.
+                self.pushed.clear()
+                woken = asyncio.ensure_future(self.pushed.wait())
+                await asyncio.wait({*self.background, woken}, timeout=self.remaining(),
                                    return_when=asyncio.FIRST_COMPLETED)
+                woken.cancel()
                 continue
             await self.push(await self.expand(node))
         return "proved"
@@ -189,6 +196,7 @@ class _Run:
             if math.isnan(score) or score == -math.inf:
                 continue
             heapq.heappush(self.frontier, (-score, next(self.order), node.state.key))
+            self.pushed.set()
 
     def pop(self) -> SearchNode | None:
         while self.frontier:
@@ -203,8 +211,9 @@ class _Run:
         return self.deadline - time.monotonic()
 
     def generator_budget_left(self) -> int:
-        used = self.n["expansions"] + self.n["rollout_generator_calls"]
-        return int(self.cfg.max_expansions - used)
+        # Every call counts from the moment it is made: counting expansions only once their
+        # call returned let rollouts spend the budget of an expansion still in flight.
+        return int(self.cfg.max_expansions - self.n["generator_calls"])
 
     def out_of_budget(self) -> bool:
         cap = self.cfg.max_nodes
@@ -244,7 +253,7 @@ class _Run:
         steps: list[_Step] = []
         state = node.state
         for index, tactic in enumerate(split_tactics(candidate.tactic)):
-            async with self.slots:
+            async with self.rollout_slots if rollout else self.slots:
                 limit = min(self.cfg.tactic_timeout_s or math.inf, self.remaining())
                 began = time.monotonic()
                 self.n["env_calls"] += 1
@@ -318,18 +327,36 @@ class _Run:
         if not self.rollout_budget_left():
             return []
         candidates = await self.propose(node, k, rollout=True)
-        return [c for c in candidates or [] if self.allowed(node, c)]
+        # Tried tactics stay: rollout_step follows their edge (the main loop often expands the
+        # rollout's start node at once, so a filtered best tactic would end most rollouts).
+        return [c for c in candidates or []
+                if self.allowed(node, c) or self.tree.tried(node.state.key, c.tactic)]
 
     async def rollout_step(self, node: SearchNode, candidate: Candidate
                            ) -> tuple[SearchNode | None, bool]:
+        key = node.state.key
+        if self.tree.tried(key, candidate.tactic):
+            targets = [child for child in self.tree.graph.successors(key)
+                       if self.tree.graph.edges[key, child]["data"].tactic == candidate.tactic]
+            return self._rollout_target(targets[0] if targets else None), self.rollout_budget_left()
         steps = await self.apply_candidate(node, candidate, rollout=True)
         self.n["rollout_steps"] += len(steps)
         created = self.record(steps, rollout=True)
         await self.push(created)
         last = steps[-1].outcome if steps else None
-        reached = (created[-1] if isinstance(last, StateReached) and created
-                   and created[-1].state.key == last.state.key else None)
+        reached = None
+        if (isinstance(last, StateReached)
+                and self.tree.graph.has_edge(steps[-1].parent_key, last.state.key)):
+            reached = self._rollout_target(last.state.key)
         return reached, self.rollout_budget_left()
+
+    def _rollout_target(self, key: str | None) -> SearchNode | None:
+        """The node a rollout goes on from: an open state the search has not expanded yet (it
+        may have created it a moment ago); ``None`` for a proof, a dead or expanded state."""
+        if key is None or key not in self.tree:
+            return None
+        attrs = self.tree.graph.nodes[key]
+        return self.tree.node(key) if attrs["status"] == "open" and not attrs["expanded"] else None
 
     async def stop_background(self) -> None:
         for task in list(self.background):

@@ -57,10 +57,15 @@ class ProofState:
 
 @dataclass(frozen=True)
 class Candidate:
-    """A tactic proposed by a generator with its log-probability (sum over its tokens)."""
+    """A tactic proposed by a generator with its log-probability (sum over its tokens).
+
+    ``mean_logprob`` is the mean over its tokens when the generator knows it (model-backed
+    generators set it; BFS-Prover-V2 ranks by it), else ``None``.
+    """
 
     tactic: str
     logprob: float = 0.0
+    mean_logprob: float | None = None
 
 
 @dataclass(frozen=True)

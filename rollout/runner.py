@@ -25,14 +25,17 @@ class RolloutHost(Protocol):
         ...
 
     async def rollout_propose(self, node: SearchNode, k: int) -> Sequence[Candidate]:
-        """Candidates for ``node`` (already filtered: no banned or already-tried tactics)."""
+        """Candidates for ``node`` (no banned tactics; tactics the search already tried there
+        are kept, and :meth:`rollout_step` follows their edge instead of applying them again)."""
         ...
 
     async def rollout_step(self, node: SearchNode, candidate: Candidate
                            ) -> tuple[SearchNode | None, bool]:
-        """Apply ``candidate`` to ``node`` as a rollout edge; return the new node it reached (or
-        ``None`` for a proof, an error or a state the tree already had) and whether the
-        rollout may go on (budget and time left, not yet proved)."""
+        """Apply ``candidate`` to ``node`` as a rollout edge (or follow its edge if the search
+        already tried it there); return the node it reached if the rollout can go on from it
+        (an open state not yet expanded, possibly created by the main loop a moment ago), else
+        ``None`` (a proof, an error, a cycle, a dead or already expanded state), and whether
+        the rollout may go on (budget and time left, not yet proved)."""
         ...
 
 
@@ -41,8 +44,8 @@ async def run_rollouts(host: RolloutHost, start: SearchNode, config: RolloutConf
     """Run ``config.probes`` rollouts from ``start``, one after the other.
 
     Greedy probes take the ``i``-th best first candidate and the best one after that; sampled
-    probes draw every step. A rollout stops at a proof, an error, a known state, the next segment
-    boundary (``stop_at_boundary``) or after ``config.depth`` steps.
+    probes draw every step. A rollout stops at a proof, an error, a state the search already
+    expanded, the next segment boundary (``stop_at_boundary``) or after ``config.depth`` steps.
     """
     first_k = config.probes if config.mode == "greedy" else num_candidates
     later_k = 1 if config.mode == "greedy" else num_candidates

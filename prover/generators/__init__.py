@@ -13,6 +13,9 @@ _LAZY = {
     "MicroBatcher": "prover.generators.batching",
     "OpenAICompatibleGenerator": "prover.generators.openai",
     "KNNTacticGenerator": "prover.generators.knn",
+    "DecodingConfig": "prover.generators.decoding",
+    "PromptTemplate": "prover.generators.templates",
+    "make_generator": "prover.generators.spec",
 }
 
 
@@ -23,11 +26,14 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "DecodingConfig",
     "FixedTacticGenerator",
     "HFTacticGenerator",
     "KNNTacticGenerator",
     "MicroBatcher",
     "OpenAICompatibleGenerator",
+    "PromptTemplate",
     "TacticGenerator",
+    "make_generator",
     "merge_candidates",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Protocol, runtime_checkable
 
 from prover.types import Candidate, ProofState
@@ -24,18 +25,19 @@ def merge_candidates(candidates: list[Candidate], k: int | None = None) -> list[
 
     Ties keep the order of first appearance, so the result is deterministic.
     """
-    best: dict[str, tuple[float, int]] = {}
+    best: dict[str, tuple[Candidate, int]] = {}
     for order, cand in enumerate(candidates):
         tactic = cand.tactic.strip()
         if not tactic:
             continue
         seen = best.get(tactic)
         if seen is None:
-            best[tactic] = (cand.logprob, order)
-        elif cand.logprob > seen[0]:
-            best[tactic] = (cand.logprob, seen[1])
-    ranked = sorted(best.items(), key=lambda item: (-item[1][0], item[1][1]))
-    merged = [Candidate(tactic, logprob) for tactic, (logprob, _) in ranked]
+            best[tactic] = (cand, order)
+        elif cand.logprob > seen[0].logprob:
+            best[tactic] = (cand, seen[1])
+    ranked = sorted(best.items(), key=lambda item: (-item[1][0].logprob, item[1][1]))
+    # replace() keeps any other fields of the winning candidate (e.g. mean_logprob).
+    merged = [replace(cand, tactic=tactic) for tactic, (cand, _) in ranked]
     return merged if k is None else merged[:k]
 
 

@@ -1,0 +1,145 @@
+"""``seg-prover bench`` and ``seg-prover report``: run miniF2F (or any suite) and report on it.
+
+Also runnable as ``python -m benchmarks.minif2f bench ...`` / ``... report ...``.
+
+Example (Lean, miniF2F test with a ReProver-style model over the Lean REPL)::
+
+    seg-prover bench --suite ../shared/data/minif2f/minif2f_test.jsonl --backend repl \\
+        --generator hf:kaiyuy/leandojo-lean4-tacgen-byt5-small --heuristic cumulative \\
+        --concurrency 16 --out runs/minif2f-byt5
+    seg-prover report runs/minif2f-byt5
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from prover.errors import ProverError
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``bench`` and ``report`` subcommands to the ``seg-prover`` parser."""
+    from prover.cli import add_budget_arguments
+
+    bench = subparsers.add_parser(
+        "bench", help="run a benchmark suite (resumable), one JSON row per theorem attempt",
+        description="Run every theorem of a suite and append one row per (theorem, attempt) to "
+                    "RUN_DIR/results.jsonl. Re-running the same command resumes.")
+    bench.add_argument("--suite", required=True,
+                       help="theorems JSONL (miniF2F style), a trace JSONL, or a named suite "
+                            "(coq-stdlib)")
+    bench.add_argument("--backend", required=True,
+                       help="leandojo | repl | coq | replay | package.module:factory")
+    bench.add_argument("--backend-option", action="append", default=[], metavar="KEY=VALUE",
+                       help="keyword argument of the backend (JSON value), e.g. latency_s=0.05 "
+                            "for replay; repeatable")
+    bench.add_argument("--generator", required=True,
+                       help="hf:PATH | openai:URL | knn:TRACES | fixed:FILE")
+    bench.add_argument("--heuristic", default="cumulative",
+                       help="cumulative | normalized[:ALPHA] | progress[:PATH] | "
+                            "package.module:name | path/file.py:name (default: cumulative)")
+    bench.add_argument("--rollout", default="off",
+                       help="off | DEPTH[,PROBES][,key=value...] (RolloutConfig fields)")
+    add_budget_arguments(bench)
+    bench.add_argument("--concurrency", type=int, default=1,
+                       help="searches in flight (per Ray worker with --ray); one shared "
+                            "generator")
+    bench.add_argument("--attempts", type=int, default=1,
+                       help="attempts per theorem (pass@K); attempt i uses seed SEED+i")
+    bench.add_argument("--seed", type=int, default=0)
+    bench.add_argument("--limit", type=int, default=None, help="only the first N theorems")
+    bench.add_argument("--filter", default=None, help="only theorems whose name matches REGEX")
+    bench.add_argument("--out", required=True, metavar="RUN_DIR")
+    bench.add_argument("--force", action="store_true",
+                       help="resume even though the configuration changed")
+    bench.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                       help="spread over Ray: no value starts a local instance, 'auto' joins "
+                            "a 'ray start' cluster, or give host:port / ray://...")
+    bench.add_argument("--ray-actors", type=int, default=None,
+                       help="Ray workers (default: cluster CPUs / CPUs per worker)")
+    bench.add_argument("--ray-actor-option", action="append", default=[], metavar="KEY=VALUE",
+                       help="Ray actor option, e.g. num_gpus=0.25 or num_cpus=2; repeatable")
+    bench.add_argument("--max-retries", type=int, default=2,
+                       help="retries of an attempt whose Ray worker died (default 2)")
+    bench.add_argument("--no-progress", action="store_true", help="no progress bar")
+    bench.set_defaults(func=cmd_bench)
+
+    report = subparsers.add_parser(
+        "report", help="Markdown table and plots of one or more benchmark runs",
+        description="Print a Markdown table (pass rate with a 95%% Wilson interval, costs), "
+                    "compare runs per theorem, and write PNG plots.")
+    report.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    report.add_argument("--out", default=None,
+                        help="where to write the plots and report.md (default: the first "
+                             "RUN_DIR)")
+    report.add_argument("--no-plots", action="store_true")
+    report.set_defaults(func=cmd_report)
+
+
+def config_from_bench_args(args: argparse.Namespace) -> Any:
+    """The :class:`~benchmarks.config.BenchConfig` of parsed ``bench`` arguments."""
+    from benchmarks.config import BenchConfig
+    from benchmarks.specs import absolutize_spec, parse_option
+    from benchmarks.suites import resolve_suite_path
+    from prover.cli import config_from_args
+
+    return BenchConfig(
+        suite=resolve_suite_path(args.suite), backend=absolutize_spec(args.backend),
+        backend_options=dict(parse_option(o) for o in args.backend_option),
+        generator=absolutize_spec(args.generator), heuristic=absolutize_spec(args.heuristic),
+        rollout=args.rollout,
+        search=config_from_args(args), attempts=args.attempts, limit=args.limit,
+        filter=args.filter, seed=args.seed)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from benchmarks.report import format_table
+    from benchmarks.runner import run_benchmark
+    from benchmarks.specs import parse_option
+
+    config = config_from_bench_args(args)
+    summary = run_benchmark(
+        config, args.out, concurrency=args.concurrency, force=args.force,
+        progress=not args.no_progress, ray=args.ray is not None, ray_address=args.ray or None,
+        ray_actors=args.ray_actors,
+        ray_actor_options=dict(parse_option(o) for o in args.ray_actor_option),
+        max_retries=args.max_retries)
+    print(format_table([summary]))
+    print(f"\nrows: {args.out}/results.jsonl   report: seg-prover report {args.out}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from benchmarks.report import build_report
+
+    report = build_report(args.run_dirs, args.out, plots=not args.no_plots)
+    print(report.markdown, end="")
+    print("\nwrote: " + ", ".join(str(f) for f in report.files))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m benchmarks.minif2f``."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.minif2f",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    register(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        code: int = args.func(args)
+    except ProverError as exc:
+        print(f"seg-prover: error: {exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+__all__ = ["cmd_bench", "cmd_report", "config_from_bench_args", "main", "register"]
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

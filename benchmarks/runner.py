@@ -1,0 +1,274 @@
+"""The benchmark runner: every (theorem, attempt) of a suite, one result row each, resumable.
+
+:func:`run_benchmark` is the whole flow: load and select the suite, open the run directory
+(lock, config check, torn-line repair), skip the rows already written, run the rest with
+``concurrency`` searches in flight sharing one environment and one generator (or spread them over
+Ray), append each row as it finishes, and return the summary.
+
+Every search gives exactly one row. A search that raises anything (an environment failure, a bug
+in a user's heuristic) is a row with status ``error``, its message and traceback, and counts as a
+failure in the pass rate.
+
+Seeds: attempt ``i`` uses seed ``config.seed + i``. It seeds the rollout sampler
+(``RolloutConfig.seed``) and, when the generator has a ``with_seed(seed)`` method returning a
+generator (sampling generators that share one model), the generator's sampling. Generators without
+it (fixed lists, k-NN, beam search) propose the same tactics in every attempt, so their attempts
+differ only where the search itself is stochastic; the runner logs a warning when ``attempts > 1``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import inspect
+import logging
+import platform
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from benchmarks.config import BenchConfig
+from benchmarks.metrics import RunSummary, summarize
+from benchmarks.results import RunDir
+from benchmarks.suites import Suite, load_suite
+from prover.config import SearchResult, SearchStats
+from prover.types import Theorem
+
+if TYPE_CHECKING:
+    from heuristics.base import Heuristic
+    from prover.env import Environment
+    from prover.generators.base import TacticGenerator
+    from prover.search import BestFirstSearch
+    from rollout.config import RolloutConfig
+
+log = logging.getLogger(__name__)
+
+WorkItem = tuple[Theorem, int]
+"""A theorem and the index of the attempt to run on it."""
+
+RowSink = Callable[[dict[str, Any]], None]
+
+_VERSIONED_MODULES = ("torch", "transformers", "lean_dojo", "lean_interact", "vllm", "ray")
+_TRACEBACK_CHARS = 4000
+
+
+def versions() -> dict[str, str]:
+    """Versions of seg-prover, Python and the heavy libraries this process has imported."""
+    from prover import __version__
+
+    out = {"seg-prover": __version__, "python": platform.python_version()}
+    for name in _VERSIONED_MODULES:
+        module = sys.modules.get(name)
+        if module is not None:
+            out[name] = str(getattr(module, "__version__", "unknown"))
+    return out
+
+
+@dataclass
+class Components:
+    """What the searches of one process share: environment, generator, heuristic, rollouts."""
+
+    env: Environment
+    generator: TacticGenerator
+    heuristic: Heuristic
+    rollout: RolloutConfig | None
+
+    async def close(self) -> None:
+        """Close the environment, and the generator if it has ``aclose``/``close``."""
+        try:
+            await self.env.close()
+        finally:
+            closer = getattr(self.generator, "aclose", None) or getattr(self.generator, "close",
+                                                                        None)
+            if callable(closer):
+                outcome = closer()
+                if inspect.isawaitable(outcome):
+                    await outcome
+
+
+async def build_components(config: BenchConfig, *, trace: str | None = None) -> Components:
+    """Build the components named in ``config``; ``trace`` is the suite's file if it is a trace.
+
+    The heuristic and rollout specs are checked first (cheap) so a typo fails before a model or a
+    prover process is started.
+    """
+    from benchmarks.specs import make_environment, make_generator, make_heuristic, parse_rollout
+
+    heuristic = make_heuristic(config.heuristic)
+    rollout = parse_rollout(config.rollout)
+    env = make_environment(config.backend, config.backend_options, trace=trace)
+    try:
+        generator = make_generator(config.generator)
+    except BaseException:
+        await env.close()
+        raise
+    return Components(env, generator, heuristic, rollout)
+
+
+class AttemptRunner:
+    """Runs one attempt on one theorem and returns its result row (never raises ``Exception``)."""
+
+    def __init__(self, config: BenchConfig, components: Components, *,
+                 worker: str = "local") -> None:
+        self.config = config
+        self.components = components
+        self.worker = worker
+        self.config_hash = config.config_hash()
+        self._searches: dict[int, BestFirstSearch] = {}
+        self._seeded = callable(getattr(components.generator, "with_seed", None))
+        if config.attempts > 1 and not self._seeded:
+            log.warning("%s has no with_seed(seed): its %d attempts per theorem propose the "
+                        "same tactics", type(components.generator).__name__, config.attempts)
+
+    def search_for(self, seed: int) -> BestFirstSearch:
+        """The search of the attempts with this seed (built once, shared by them)."""
+        from prover.search import BestFirstSearch
+
+        search = self._searches.get(seed)
+        if search is None:
+            parts = self.components
+            generator = parts.generator
+            if self._seeded:
+                generator = getattr(generator, "with_seed")(seed)  # noqa: B009 - optional method
+            rollout = dataclasses.replace(parts.rollout, seed=seed) if parts.rollout else None
+            search = BestFirstSearch(parts.env, generator, parts.heuristic, self.config.search,
+                                     rollout=rollout)
+            self._searches[seed] = search
+        return search
+
+    async def run(self, theorem: Theorem, attempt: int) -> dict[str, Any]:
+        seed = self.config.seed_for(attempt)
+        start = time.monotonic()
+        trace: str | None = None
+        try:
+            data = (await self.search_for(seed).search(theorem)).to_dict()
+        except Exception as exc:
+            log.warning("search of %s (attempt %d) raised %s: %s (traceback in its row)",
+                        theorem.name, attempt, type(exc).__name__, exc)
+            data = SearchResult(theorem.name, "error", message=f"{type(exc).__name__}: {exc}",
+                                stats=SearchStats(wall_s=time.monotonic() - start)).to_dict()
+            trace = traceback.format_exc()[-_TRACEBACK_CHARS:]
+        return make_row(data, attempt=attempt, seed=seed, config_hash=self.config_hash,
+                        worker=self.worker, traceback_text=trace)
+
+
+def make_row(result: Mapping[str, Any], *, attempt: int, seed: int, config_hash: str,
+             worker: str, traceback_text: str | None = None) -> dict[str, Any]:
+    """A results.jsonl row: the SearchResult fields plus attempt, seed, hash and versions."""
+    row = dict(result)
+    row.update({"attempt": attempt, "seed": seed, "config_hash": config_hash,
+                "versions": versions(), "worker": worker, "finished_at": round(time.time(), 3)})
+    if traceback_text:
+        row["traceback"] = traceback_text
+    return row
+
+
+def error_row(theorem: str, attempt: int, config: BenchConfig, message: str, *,
+              worker: str) -> dict[str, Any]:
+    """The row of an attempt that could not run at all (e.g. its Ray worker kept dying)."""
+    data = SearchResult(theorem, "error", message=message).to_dict()
+    return make_row(data, attempt=attempt, seed=config.seed_for(attempt),
+                    config_hash=config.config_hash(), worker=worker)
+
+
+def plan(suite: Suite, attempts: int, done: Iterable[tuple[str, int]] = ()) -> list[WorkItem]:
+    """The (theorem, attempt) pairs still to run, attempt-major (all first attempts first, so
+    an interrupted pass@K run already has a complete pass@1)."""
+    finished = set(done)
+    return [(theorem, attempt) for attempt in range(attempts) for theorem in suite.theorems
+            if (theorem.name, attempt) not in finished]
+
+
+async def run_local(runner: AttemptRunner, items: Sequence[WorkItem], sink: RowSink, *,
+                    concurrency: int) -> None:
+    """Run ``items`` with at most ``concurrency`` searches in flight; ``sink`` each row."""
+    pending = iter(items)
+
+    async def worker() -> None:
+        for theorem, attempt in pending:  # the shared iterator hands each item out once
+            sink(await runner.run(theorem, attempt))
+
+    await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, len(items))))))
+
+
+async def _run_here(config: BenchConfig, suite: Suite, items: Sequence[WorkItem],
+                    sink: RowSink, concurrency: int) -> None:
+    components = await build_components(config, trace=suite.trace)
+    try:
+        await run_local(AttemptRunner(config, components), items, sink, concurrency=concurrency)
+    finally:
+        await components.close()
+
+
+def select_suite(config: BenchConfig) -> Suite:
+    """The suite of ``config`` with its limit and filter applied."""
+    return load_suite(config.suite).select(limit=config.limit, pattern=config.filter)
+
+
+def run_benchmark(config: BenchConfig, run_dir: str | Path, *, concurrency: int = 1,
+                  force: bool = False, progress: bool = True, ray: bool = False,
+                  ray_address: str | None = None, ray_actors: int | None = None,
+                  ray_actor_options: Mapping[str, Any] | None = None,
+                  max_retries: int = 2) -> RunSummary:
+    """Run (or resume) a benchmark into ``run_dir`` and return its summary.
+
+    ``ray`` spreads the attempts over a Ray cluster (``ray_address``, or the one already
+    initialised, or a local one) with ``ray_actors`` workers of ``concurrency`` searches each
+    (``ray_actor_options`` such as ``num_gpus`` go to Ray); an attempt whose worker dies is
+    retried up to ``max_retries`` times, then recorded as ``error``.
+    """
+    from benchmarks.progress import ProgressView
+
+    if concurrency < 1:
+        from prover.errors import ConfigError
+
+        raise ConfigError(f"concurrency must be >= 1, got {concurrency}")
+    suite = select_suite(config)
+    names = suite.names
+    with RunDir.open(run_dir, config, names, force=force, versions=versions()) as run:
+        items = plan(suite, config.attempts, run.done)
+        if run.done:
+            log.info("resuming %s: %d rows done, %d to run", run.path, len(run.done), len(items))
+        selected = set(names)
+        view = ProgressView(len(names) * config.attempts,
+                            [r for (name, attempt), r in run.done.items()
+                             if attempt < config.attempts and name in selected],
+                            enabled=progress)
+
+        def sink(row: dict[str, Any]) -> None:
+            run.append(row)
+            view.update(row)
+
+        try:
+            if items and ray:
+                from benchmarks.ray_runner import run_on_ray
+
+                run_on_ray(config, suite, items, sink, address=ray_address, actors=ray_actors,
+                           concurrency=concurrency, max_retries=max_retries,
+                           actor_options=ray_actor_options)
+            elif items:
+                asyncio.run(_run_here(config, suite, items, sink, concurrency))
+        finally:
+            view.close()
+        return summarize(run.done.values(), k=config.attempts, theorems=names,
+                         label=Path(run_dir).name or str(run_dir))
+
+
+__all__ = [
+    "AttemptRunner",
+    "Components",
+    "RowSink",
+    "WorkItem",
+    "build_components",
+    "error_row",
+    "make_row",
+    "plan",
+    "run_benchmark",
+    "run_local",
+    "select_suite",
+    "versions",
+]

@@ -1,0 +1,252 @@
+"""One ``coqidetop`` process and its linear document.
+
+The process keeps the sentences it has run (``document``: sentence text and state id). Moving to
+another list of sentences rewinds with ``Edit_at`` to the longest common prefix and adds the
+rest; adds are batched and executed by one ``Goal`` call, whose failure names the last good
+state. A reply that does not come within its deadline kills the process (:class:`CoqHung`);
+end of output is :class:`CoqDied`. Both leave the process unusable: the owner starts another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from prover.backends import coq_xml as xml
+from prover.errors import EnvironmentCrashError, EnvironmentInitError
+
+log = logging.getLogger(__name__)
+
+BASE_ARGS: tuple[str, ...] = ("-main-channel", "stdfds", "-async-proofs", "off")
+"""Flags every process gets: XML on stdin/stdout, sentences checked in order (no workers)."""
+
+
+class CoqDied(EnvironmentCrashError):
+    """The process closed its output (crash, kill, out of memory)."""
+
+
+class CoqHung(EnvironmentCrashError):
+    """No reply within the deadline; the process was killed."""
+
+
+@dataclass(frozen=True)
+class SentenceFailed:
+    """Running the document stopped at ``index`` (of the target list) with ``message``."""
+
+    index: int
+    message: str
+
+    @property
+    def timed_out(self) -> bool:
+        return self.message.strip().rstrip(".!") in ("Timeout", "Timeout!") \
+            or self.message.startswith("Timeout!")
+
+
+class CoqProcess:
+    """A running ``coqidetop`` with a linear document (see the module docstring)."""
+
+    def __init__(self, executable: str = "coqidetop.opt", args: Sequence[str] = ()) -> None:
+        self.executable = executable
+        self.args = tuple(args)
+        self.document: list[tuple[str, int]] = []
+        self.root_state = 0
+        self.calls = 0
+        self._proc: asyncio.subprocess.Process | None = None
+        self._buffer = b""
+        self._stderr_tail = b""
+        self._stderr_task: asyncio.Task[None] | None = None
+        self._dead = False
+
+    # ---- life cycle ------------------------------------------------------------------------
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def alive(self) -> bool:
+        return (self._proc is not None and not self._dead
+                and self._proc.returncode is None)
+
+    async def start(self, timeout_s: float = 60.0) -> None:
+        """Start the process and send ``Init``; raises EnvironmentInitError on failure."""
+        path = shutil.which(self.executable)
+        if path is None:
+            raise EnvironmentInitError(f"{self.executable} not found on PATH (install Coq 8.16: "
+                                       f"apt-get install -y coq)")
+        try:
+            self._proc = await asyncio.create_subprocess_exec(
+                path, *BASE_ARGS, *self.args, stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        except OSError as exc:
+            raise EnvironmentInitError(f"could not start {path}: {exc}") from exc
+        self._stderr_task = asyncio.ensure_future(self._drain_stderr())
+        try:
+            reply = await self.call(xml.init_call(), timeout_s)
+        except EnvironmentCrashError as exc:
+            await self.close()
+            raise EnvironmentInitError(f"{path} {' '.join(self.args)} did not start: {exc}"
+                                       ) from exc
+        if not reply.good:
+            await self.close()
+            raise EnvironmentInitError(f"coqidetop Init failed: {reply.error}")
+        self.root_state = xml.init_state(reply)
+        self.document = []
+
+    async def _drain_stderr(self) -> None:
+        assert self._proc is not None and self._proc.stderr is not None
+        while True:
+            chunk = await self._proc.stderr.read(4096)
+            if not chunk:
+                return
+            self._stderr_tail = (self._stderr_tail + chunk)[-2000:]
+
+    def kill(self) -> None:
+        """Kill at once (safe in any state, e.g. after a cancelled call)."""
+        self._dead = True
+        if self._proc is not None and self._proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self._proc.kill()
+
+    async def close(self) -> None:
+        """Kill the process and reap it. Idempotent."""
+        self.kill()
+        if self._proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                await self._proc.wait()
+        if self._stderr_task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self._stderr_task, 1.0)
+            self._stderr_task = None
+
+    # ---- one call --------------------------------------------------------------------------
+    async def call(self, message: str, timeout_s: float) -> xml.Reply:
+        """Send one call and read its reply; kill the process if none comes within timeout."""
+        proc = self._proc
+        if proc is None or not self.alive or proc.stdin is None or proc.stdout is None:
+            raise CoqDied("coqidetop is not running")
+        self.calls += 1
+        try:
+            proc.stdin.write(message.encode("utf-8"))
+            await proc.stdin.drain()
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            self.kill()
+            raise CoqDied(f"coqidetop closed its input: {exc}") from exc
+        deadline = time.monotonic() + timeout_s
+        stdout = proc.stdout
+        while xml.REPLY_END not in self._buffer:
+            left = deadline - time.monotonic()
+            try:
+                chunk = await asyncio.wait_for(stdout.read(1 << 16), max(left, 0.001))
+            except asyncio.TimeoutError:
+                self.kill()
+                raise CoqHung(f"no reply from coqidetop within {timeout_s:.3g} s") from None
+            except BaseException:
+                self.kill()  # cancelled mid-read: the reply would be misattributed later
+                raise
+            if not chunk:
+                self.kill()
+                tail = self._stderr_tail.decode("utf-8", "replace").strip()
+                raise CoqDied("coqidetop exited" + (f": {tail[-500:]}" if tail else ""))
+            self._buffer += chunk
+        end = self._buffer.index(xml.REPLY_END) + len(xml.REPLY_END)
+        raw, self._buffer = self._buffer[:end], self._buffer[end:]
+        return xml.parse_reply(raw)
+
+    # ---- the document ------------------------------------------------------------------------
+    def common_prefix(self, sentences: Sequence[str]) -> int:
+        """How many leading sentences of ``sentences`` the document already holds."""
+        k = 0
+        for (done, _), wanted in zip(self.document, sentences):
+            if done != wanted:
+                break
+            k += 1
+        return k
+
+    def state_after(self, k: int) -> int:
+        """The state id after the first ``k`` sentences of the document."""
+        return self.document[k - 1][1] if k else self.root_state
+
+    async def rewind(self, k: int, timeout_s: float = 30.0) -> None:
+        """Keep only the first ``k`` sentences of the document."""
+        if k >= len(self.document):
+            return
+        reply = await self.call(xml.edit_at_call(self.state_after(k)), timeout_s)
+        if not reply.good:
+            self.kill()
+            raise CoqDied(f"Edit_at failed: {reply.error}")
+        del self.document[k:]
+
+    async def sync(self, sentences: Sequence[str], timeout_s: float, *,
+                   batch: int = 64) -> tuple[xml.Goals | None, SentenceFailed | None]:
+        """Make the document equal to ``sentences`` and return the goals at its tip.
+
+        On a failing sentence the document stops just before it and the failure is returned
+        (with its index in ``sentences``). ``timeout_s`` bounds each ``Goal`` call, that is
+        the execution of up to ``batch`` sentences.
+        """
+        k = self.common_prefix(sentences)
+        await self.rewind(k)
+        goals_reply: xml.Reply | None = None
+        while k < len(sentences) or goals_reply is None:
+            pending: list[str] = []
+            add_error: SentenceFailed | None = None
+            for index in range(k, min(len(sentences), k + batch)):
+                on_top = self.state_after(len(self.document))
+                reply = await self.call(xml.add_call(sentences[index], on_top), timeout_s)
+                if not reply.good:
+                    add_error = SentenceFailed(index, reply.error)
+                    break
+                self.document.append((sentences[index], xml.added_state(reply)))
+                pending.append(sentences[index])
+            goals_reply = await self.call(xml.goal_call(), timeout_s)
+            if not goals_reply.good:
+                good = goals_reply.fail_state
+                kept = next((i + 1 for i in range(len(self.document) - 1, -1, -1)
+                             if self.document[i][1] == good), 0)
+                kept = max(kept, k) if good is not None else k
+                failed_at = kept
+                message = goals_reply.error or _last_error(goals_reply)
+                await self._edit_to(kept, timeout_s)
+                return None, SentenceFailed(failed_at, message)
+            k = len(self.document)
+            if add_error is not None:
+                return xml.parse_goals(goals_reply), add_error
+        return xml.parse_goals(goals_reply), None
+
+    async def _edit_to(self, k: int, timeout_s: float) -> None:
+        reply = await self.call(xml.edit_at_call(self.state_after(k)), timeout_s)
+        if not reply.good:
+            self.kill()
+            raise CoqDied(f"Edit_at failed: {reply.error}")
+        del self.document[k:]
+
+    async def query(self, sentence: str, timeout_s: float) -> tuple[bool, str]:
+        """Run a command after the tip, collect its messages, and take it back out.
+
+        Returns ``(ok, text)`` where text joins the feedback messages (or the error).
+        """
+        k = len(self.document)
+        reply = await self.call(xml.add_call(sentence, self.state_after(k)), timeout_s)
+        if not reply.good:
+            return False, reply.error
+        self.document.append((sentence, xml.added_state(reply)))
+        result = await self.call(xml.goal_call(), timeout_s)
+        text = "\n".join(m for _, m in (*reply.messages, *result.messages))
+        if not result.good:
+            await self._edit_to(k, timeout_s)
+            return False, result.error or text
+        await self.rewind(k, timeout_s)
+        return True, text
+
+
+def _last_error(reply: xml.Reply) -> str:
+    errors = [text for level, text in reply.messages if level == "error"]
+    return errors[-1] if errors else "unknown error"
+
+
+__all__ = ["BASE_ARGS", "CoqDied", "CoqHung", "CoqProcess", "SentenceFailed"]

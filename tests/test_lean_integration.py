@@ -1,0 +1,106 @@
+"""Both Lean backends against a real Lean (marked ``lean``; skipped when ``lake`` is absent).
+
+They need elan's ``lake`` on PATH and the network on first run: lean-interact clones and builds
+the REPL, and elan downloads the toolchains. The LeanDojo test writes a small Lake project,
+commits it to a local git repository, and lets LeanDojo trace it (minutes, into CACHE_DIR).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from prover import BestFirstSearch, FixedTacticGenerator, SearchConfig, Theorem
+from prover.backends import LeanDojoEnvironment, LeanReplEnvironment
+
+pytestmark = [
+    pytest.mark.lean,
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("lake") is None,
+                       reason="needs a Lean toolchain: `lake` is not on PATH (install elan)"),
+]
+
+ADD = "theorem t (a b : Nat) : a + b = b + a := by"
+TWO = "theorem two_goals (p q : Prop) (hp : p) (hq : q) : p ∧ q := by"
+TWO_TACTICS = ["constructor", "exact hp", "exact hq"]
+
+# LeanDojo's own tests trace mathlib4 29dcec07, which is on this toolchain; LeanDojo 4.x
+# cannot run tactics on Lean >= v4.12 (LeanDojo#211).
+LEANDOJO_TOOLCHAIN = "leanprover/lean4:v4.10.0-rc1"
+
+
+def _search(env: object, tactics: list[str]) -> BestFirstSearch:
+    return BestFirstSearch(env, FixedTacticGenerator(tactics),  # type: ignore[arg-type]
+                           config=SearchConfig(max_expansions=20, time_limit_s=600))
+
+
+async def test_repl_proves_add_comm_with_omega() -> None:
+    env = LeanReplEnvironment(tactic_timeout_s=60)
+    try:
+        result = await _search(env, ["omega"]).search(
+            Theorem("t", statement=ADD, locator={"header": ""}))
+    finally:
+        await env.close()
+    assert result.status == "proved", result.message
+    assert result.proof == ("omega",) and result.stats.verified is True
+
+
+async def test_repl_proves_a_two_goal_theorem() -> None:
+    env = LeanReplEnvironment(tactic_timeout_s=60)
+    try:
+        async with await env.open(Theorem("two_goals", statement=TWO)) as session:
+            split = await session.apply(session.root, "constructor")
+            assert getattr(split, "state", None) is not None
+            assert split.state.num_goals == 2  # type: ignore[union-attr]
+        result = await _search(env, TWO_TACTICS).search(Theorem("two_goals", statement=TWO))
+    finally:
+        await env.close()
+    assert result.status == "proved", result.message
+    assert result.proof == tuple(TWO_TACTICS) and result.stats.verified is True
+
+
+@pytest.fixture(scope="module")
+def traced_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("leandojo") / "SegProverIt"
+    root.mkdir()
+    (root / "lean-toolchain").write_text(LEANDOJO_TOOLCHAIN + "\n")
+    (root / "lakefile.lean").write_text(
+        "import Lake\nopen Lake DSL\n\npackage «SegProverIt» where\n\n"
+        "@[default_target]\nlean_lib «SegProverIt» where\n")
+    (root / "SegProverIt.lean").write_text(
+        f"{ADD}\n  omega\n\n{TWO}\n  exact ⟨hp, hq⟩\n")
+    for command in (["git", "init", "-q"], ["git", "add", "."],
+                    ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "t"]):
+        subprocess.run(command, cwd=root, check=True)
+    return root
+
+
+def _dojo_theorem(project: Path, name: str, statement: str) -> Theorem:
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project, check=True,
+                            capture_output=True, text=True).stdout.strip()
+    return Theorem(name, statement=statement, locator={"leandojo": {
+        "url": str(project), "commit": commit, "file_path": "SegProverIt.lean",
+        "full_name": name}})
+
+
+async def test_leandojo_proves_add_comm_with_omega(traced_project: Path) -> None:
+    env = LeanDojoEnvironment(timeout_s=600)
+    result = await _search(env, ["omega"]).search(_dojo_theorem(traced_project, "t", ADD))
+    await env.close()
+    assert result.status == "proved", result.message
+    assert result.proof == ("omega",) and result.stats.verified is True
+
+
+async def test_leandojo_proves_a_two_goal_theorem(traced_project: Path) -> None:
+    env = LeanDojoEnvironment(timeout_s=600)
+    theorem = _dojo_theorem(traced_project, "two_goals", TWO)
+    async with await env.open(theorem) as session:
+        split = await session.apply(session.root, "constructor")
+        assert split.state.num_goals == 2  # type: ignore[union-attr]
+    result = await _search(env, TWO_TACTICS).search(theorem)
+    await env.close()
+    assert result.status == "proved", result.message
+    assert result.proof == tuple(TWO_TACTICS) and result.stats.verified is True

@@ -1,0 +1,110 @@
+"""Loading miniF2F-style theorem files for the Lean backends."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import TEST_DATA
+
+from prover.errors import DataFormatError
+from prover.theorems import load_theorems, theorem_from_record
+
+SMALL = TEST_DATA / "theorems_small.jsonl"
+
+
+def test_small_file_gives_theorems_with_their_locators() -> None:
+    first, second = load_theorems(SMALL)
+    assert first.name == "add_comm_nat"
+    assert first.statement == "theorem add_comm_nat (a b : Nat) : a + b = b + a := by"
+    assert dict(first.locator) == {"header": "", "formal_statement": first.statement}
+    assert second.locator["header"] == "import Mathlib\n\n"
+    assert second.locator["leandojo"] == {
+        "url": "https://github.com/example/lean4-demo",
+        "commit": "0123456789abcdef0123456789abcdef01234567",
+        "file_path": "Demo/TwoGoals.lean", "full_name": "two_goals"}
+
+
+def test_variants_replace_what_they_carry() -> None:
+    with pytest.raises(DataFormatError) as caught:
+        load_theorems(SMALL, variant="old_dojo")  # the first record has no variants
+    assert (caught.value.line, caught.value.field) == (1, "variants.old_dojo")
+    record = json.loads(SMALL.read_text(encoding="utf-8").splitlines()[1])
+    old = theorem_from_record(record, variant="old_dojo")
+    assert old.name == "two_goals"
+    assert old.locator["leandojo"]["full_name"] == "Demo.two_goals"
+    assert old.locator["leandojo"]["file_path"] == "Demo.lean"
+    assert old.statement == "theorem two_goals (p q : Prop) (hp : p) (hq : q) : p ∧ q := by"
+    assert old.locator["header"] == "import Mathlib\n\n"
+    v49 = theorem_from_record(record, variant="lean4.9")
+    assert v49.locator["header"] == "import Mathlib\nimport Aesop\n\n"
+    assert v49.statement.endswith(":= by\n")
+    assert v49.locator["leandojo"]["full_name"] == "two_goals"  # kept from the record
+
+
+def _write(tmp_path: Path, lines: list[Any]) -> Path:
+    path = tmp_path / "t.jsonl"
+    path.write_text("\n".join(line if isinstance(line, str) else json.dumps(line)
+                              for line in lines) + "\n", encoding="utf-8")
+    return path
+
+
+GOOD = {"name": "a", "header": "", "formal_statement": "theorem a : True := by"}
+
+
+@pytest.mark.parametrize(("bad", "field", "words"), [
+    ({"header": "", "formal_statement": "x"}, "name", "missing"),
+    ({**GOOD, "name": ""}, "name", "empty"),
+    ({**GOOD, "header": None}, "header", "string"),
+    ({k: v for k, v in GOOD.items() if k != "header"}, "header", "missing"),
+    ({**GOOD, "formal_statement": 3}, "formal_statement", "string"),
+    ({**GOOD, "leandojo": "x"}, "leandojo", "object"),
+    ({**GOOD, "leandojo": {"url": "u", "commit": "c", "file_path": "A.lean"}},
+     "leandojo.full_name", "missing"),
+    ({**GOOD, "leandojo": {"url": "u", "commit": "c", "file_path": "A.v", "full_name": "a"}},
+     "leandojo.file_path", ".lean"),
+    ([1, 2], None, "object"),
+])
+def test_bad_records_name_file_line_and_field(tmp_path: Path, bad: Any, field: str | None,
+                                              words: str) -> None:
+    path = _write(tmp_path, [GOOD | {"name": "first"}, bad])
+    with pytest.raises(DataFormatError) as caught:
+        load_theorems(path)
+    error = caught.value
+    assert (error.path, error.line, error.field) == (str(path), 2, field)
+    assert words in str(error) and str(path) in str(error) and "line 2" in str(error)
+
+
+def test_bad_json_duplicates_and_empty_files(tmp_path: Path) -> None:
+    with pytest.raises(DataFormatError, match="line 2") as caught:
+        load_theorems(_write(tmp_path, [GOOD, "{not json"]))
+    assert caught.value.line == 2
+    with pytest.raises(DataFormatError, match="duplicate theorem name 'a'") as caught:
+        load_theorems(_write(tmp_path, [GOOD, {"x": 1} | GOOD]))
+    assert (caught.value.line, caught.value.field) == (2, "name")
+    with pytest.raises(DataFormatError, match="no theorems"):
+        load_theorems(_write(tmp_path, [""]))
+    assert load_theorems(_write(tmp_path, [GOOD | {"leandojo": None}]))[0].locator.get(
+        "leandojo") is None
+
+
+def test_minif2f_test_split(shared_data: Path) -> None:
+    path = shared_data / "minif2f" / "minif2f_test.jsonl"
+    if not path.is_file():
+        pytest.skip(f"{path} not found")
+    theorems = load_theorems(path)
+    assert len(theorems) == 244
+    assert len({t.name for t in theorems}) == 244
+    for theorem in theorems:
+        assert theorem.statement.startswith(("theorem ", "lemma "))
+        assert theorem.statement.rstrip().endswith(":= by")
+        assert theorem.locator["header"].startswith("import Mathlib")
+        locator = theorem.locator["leandojo"]
+        assert locator["full_name"] == theorem.name
+        assert locator["file_path"] == f"MiniF2F/Test/{theorem.name}.lean"
+    dojo = load_theorems(path, variant="lean_dojo_mew_v4.7.0")
+    assert [t.name for t in dojo] == [t.name for t in theorems]
+    assert {t.locator["leandojo"]["file_path"] for t in dojo} == {"MiniF2F/Test.lean"}
+    assert all(t.statement.endswith(":= by") for t in dojo)
