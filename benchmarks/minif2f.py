@@ -38,7 +38,8 @@ def register(subparsers: Any) -> None:
                        help="keyword argument of the backend (JSON value), e.g. latency_s=0.05 "
                             "for replay; repeatable")
     bench.add_argument("--generator", required=True,
-                       help="hf:PATH | openai:URL | knn:TRACES | fixed:FILE")
+                       help="hf:PATH | openai:URL | knn:TRACES | fixed:FILE | "
+                            "coq-index:EXTRACT_DIR | package.module:name")
     bench.add_argument("--heuristic", default="cumulative",
                        help="cumulative | normalized[:ALPHA] | progress[:PATH] | "
                             "package.module:name | path/file.py:name (default: cumulative)")

@@ -95,7 +95,10 @@ def run_on_ray(config: BenchConfig, suite: Suite, items: Sequence[WorkItem], sin
     started = False
     if not ray.is_initialized():
         # a local instance needs no dashboard; a cluster's own settings are left alone
-        ray.init(address=address, **({"include_dashboard": False} if address is None else {}))
+        if address is None:
+            ray.init(include_dashboard=False)
+        else:
+            ray.init(address=address)
         started = True
     elif address is not None:
         log.warning("Ray is already initialised in this process; ignoring address %r", address)

@@ -248,7 +248,7 @@ def make_environment(spec: str, options: Mapping[str, Any], *,
     return env
 
 
-GENERATOR_KINDS = ("hf", "openai", "knn", "fixed")
+GENERATOR_KINDS = ("hf", "openai", "knn", "fixed", "coq-index")
 
 
 def make_generator(spec: str) -> TacticGenerator:
@@ -257,10 +257,18 @@ def make_generator(spec: str) -> TacticGenerator:
     Besides the built-in forms, ``package.module:name`` / ``path/file.py:name`` names a user's
     generator: an instance, a class (instantiated with no arguments) or a factory function.
     ``fixed:FILE`` is also understood here, so replay benchmarks run without the model stack.
+    ``coq-index:DIR`` is a KNN generator over the *index* split of a ``seg-prover coq extract``
+    directory (the ``coq-stdlib`` suite's held-out lemmas' own proofs are left out).
     """
     kind, _, arg = spec.partition(":")
     if kind not in GENERATOR_KINDS and is_object_path(spec):
         return _user_generator(spec)
+    if kind == "coq-index":
+        from benchmarks.coq_suite import index_records, knn_for
+
+        if not arg:
+            raise ConfigError(f"generator {spec!r}: expected coq-index:EXTRACTION_DIR")
+        return knn_for(index_records(arg))
     try:
         from prover.generators.spec import make_generator as make
     except ImportError:
@@ -297,7 +305,8 @@ def absolutize_spec(spec: str) -> str:
         return str(path.resolve()) if path.exists() else text
 
     kind, sep, rest = spec.partition(":")
-    if sep and kind in ("fixed", "knn", "hf"):  # hf: a local checkpoint folder, if it exists
+    # hf: a local checkpoint folder, if it exists
+    if sep and kind in ("fixed", "knn", "hf", "coq-index"):
         target, hash_sign, options = rest.partition("#")
         return f"{kind}:{','.join(absolute(p) for p in target.split(','))}{hash_sign}{options}"
     module, sep, attr = spec.rpartition(":")

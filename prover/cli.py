@@ -27,7 +27,8 @@ from prover.generators.spec import FORMS, make_generator
 from prover.search import BestFirstSearch
 
 SUBCOMMAND_MODULES: tuple[str, ...] = ("rollout.segments", "benchmarks.minif2f",
-                                       "prover.backends.coq_extract", "heuristics.progress.cli")
+                                       "prover.backends.coq_extract", "heuristics.progress.cli",
+                                       "benchmarks.perf")
 """Modules (besides this one) whose ``register(subparsers)`` adds subcommands."""
 
 

@@ -399,7 +399,7 @@ def test_user_suite_by_path_with_a_replay_trace_option(suite: tuple[Path, Path],
     assert main(args) == 0
     assert [(r["theorem"], r["status"]) for r in read_results(out)] == \
         [("t01", "proved"), ("t02", "failed")]
-    with pytest.raises(ConfigError, match="list of prover.types.Theorem"):
+    with pytest.raises(ConfigError, match=r"list of prover\.types\.Theorem"):
         load_suite(f"{PLUGINS}:fewest_bad")
 
 
