@@ -29,15 +29,20 @@ from prover.generators.hf import HFTacticGenerator
 from prover.types import ProofState
 
 
-def tiny_model(hidden: int, layers: int, decoding: DecodingConfig) -> HFTacticGenerator:
-    """A random-weight GPT-2 over bytes (ByT5's tokenizer needs no files)."""
+def tiny_model(hidden: int, layers: int, decoding: DecodingConfig,
+               device: str = "cpu") -> HFTacticGenerator:
+    """A random-weight GPT-2 over bytes (ByT5's tokenizer needs no files), on ``device``
+    (bfloat16 on CUDA, as :meth:`HFTacticGenerator.from_pretrained` would load it)."""
     import torch
     from transformers import ByT5Tokenizer, GPT2Config, GPT2LMHeadModel
 
     torch.manual_seed(0)
     config = GPT2Config(vocab_size=384, n_embd=hidden, n_layer=layers, n_head=4,
                         n_positions=2048, bos_token_id=1, eos_token_id=1, pad_token_id=0)
-    return HFTacticGenerator(GPT2LMHeadModel(config), ByT5Tokenizer(), kind="causal",
+    model = GPT2LMHeadModel(config).eval()
+    if device.startswith("cuda"):
+        model = model.to(device=device, dtype=torch.bfloat16)
+    return HFTacticGenerator(model, ByT5Tokenizer(), kind="causal",
                              decoding=decoding)
 
 
@@ -91,7 +96,8 @@ async def run(args: argparse.Namespace) -> None:
                                                   **({"gguf_file": args.gguf_file}
                                                      if args.gguf_file else {}))
     else:
-        model = tiny_model(args.hidden, args.layers, decoding)
+        device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        model = tiny_model(args.hidden, args.layers, decoding, device)
     ns = [int(n) for n in args.streams.split(",")]
     batcher = MicroBatcher(model, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms)
     env_s = args.env_ms / 1000.0
@@ -135,6 +141,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--model", default=None, help="a checkpoint instead of the tiny model")
     parser.add_argument("--gguf-file", default=None)
+    parser.add_argument("--device", default=None,
+                        help="device of the tiny model (default: cuda when present, else cpu)")
     args: Any = parser.parse_args(argv)
     asyncio.run(run(args))
 

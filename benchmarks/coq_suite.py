@@ -323,8 +323,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", default=str(manifest_path()))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--test-fraction", type=float, default=0.1)
+    parser.add_argument("--demo", default=None,
+                        help="comma-separated test lemmas for 'seg-prover demo' (default: keep "
+                             "those of the manifest at --out that are still test lemmas)")
     args = parser.parse_args(argv)
     data = build_manifest(args.extraction_dir, SplitSpec(args.seed, args.test_fraction))
+    if args.demo is not None:
+        demo = [name.strip() for name in args.demo.split(",") if name.strip()]
+    elif Path(args.out).is_file():
+        demo = list(load_manifest(args.out).get("demo", []))
+    else:
+        demo = []
+    tests = {entry["name"] for entry in data["test"]}
+    missing = [name for name in demo if name not in tests]
+    if missing and args.demo is not None:
+        raise ConfigError(f"--demo names lemmas that are not test lemmas: {', '.join(missing)}")
+    data["demo"] = [name for name in demo if name in tests]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(data, indent=0, ensure_ascii=False) + "\n", "utf-8")
     print(f"{len(data['index_files'])} index files, {len(data['test_files'])} test files, "

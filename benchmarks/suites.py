@@ -4,7 +4,9 @@ A suite is named on the command line as
 
 - a JSONL file of theorems in the miniF2F style (``name``, ``header``, ``formal_statement``,
   optional ``leandojo``), read by :func:`prover.theorems.load_theorems`; ``FILE#variant=NAME``
-  takes each record's variant ``NAME`` (e.g. ``lean_dojo_mew_v4.7.0`` for LeanDojo);
+  takes each record's variant ``NAME`` (e.g. ``lean_dojo_mew_v4.7.0`` for LeanDojo); records
+  without that variant (``null``, as miniF2F-valid's ``imo_2006_p3`` for LeanDojo) are left
+  out, with a warning, and named in :attr:`Suite.skipped`;
 - a trace file (DESIGN.md format): its theorems, in order of first appearance; the ``replay``
   backend then answers from the same file;
 - a named suite: ``coq-stdlib`` (held-out Coq standard-library lemmas) or ``coq-stdlib:SPLIT``;
@@ -31,10 +33,13 @@ NAMED_SUITES = ("coq-stdlib",)
 
 @dataclass(frozen=True)
 class Suite:
-    """The theorems of a suite; ``trace`` is set when the suite is a trace file."""
+    """The theorems of a suite; ``trace`` is set when the suite is a trace file, and
+    ``skipped`` names the file's records that were left out (they lack the ``#variant=``
+    asked for), so that a report can say the suite is smaller than the file."""
 
     theorems: tuple[Theorem, ...]
     trace: str | None = None
+    skipped: tuple[str, ...] = ()
 
     def select(self, *, limit: int | None = None, pattern: str | None = None) -> Suite:
         """The first ``limit`` theorems whose name matches ``pattern`` (``re.search``)."""
@@ -44,7 +49,7 @@ class Suite:
             chosen = [t for t in chosen if regex.search(t.name)]
         if limit is not None:
             chosen = chosen[:limit]
-        return Suite(tuple(chosen), self.trace)
+        return Suite(tuple(chosen), self.trace, self.skipped)
 
     @property
     def names(self) -> list[str]:
@@ -80,7 +85,8 @@ def load_suite(spec: str) -> Suite:
             raise ConfigError(f"suite {spec!r}: a trace file has no variants")
         suite = Suite(tuple(_load_trace_theorems(path)), str(path))
     else:
-        suite = Suite(tuple(_load_theorem_file(path, variant)))
+        theorems, skipped = _load_theorem_file(path, variant)
+        suite = Suite(tuple(theorems), skipped=tuple(skipped))
     duplicates = [n for n, c in Counter(suite.names).items() if c > 1]
     if duplicates:
         raise DataFormatError(f"theorem names must be unique; repeated: "
@@ -138,13 +144,17 @@ def _load_trace_theorems(path: Path) -> list[Theorem]:
     return ReplayEnvironment.from_jsonl(path).theorems()
 
 
-def _load_theorem_file(path: Path, variant: str | None) -> list[Theorem]:
+def _load_theorem_file(path: Path, variant: str | None) -> tuple[list[Theorem], list[str]]:
+    """The file's theorems, and the names of the records that lack ``variant``."""
     try:
         from prover.theorems import load_theorems
     except ImportError as exc:
         raise ConfigError(f"suite {path}: reading theorem files needs prover.theorems "
                           f"({exc})") from exc
-    return list(load_theorems(path, variant=variant))
+    skipped: list[str] = []
+    # load_theorems warns with the count and the first names; the suite keeps them all
+    theorems = load_theorems(path, variant=variant, skip_missing_variant=True, skipped=skipped)
+    return list(theorems), skipped
 
 
 def _coq_stdlib(split: str) -> Suite:

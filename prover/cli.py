@@ -149,8 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="run the offline demo on a recorded Lean trace instead of Coq")
     demo.add_argument("--coq-index", default=None,
                       help="a 'seg-prover coq extract' directory for the KNN index")
-    demo.add_argument("--coq-time-limit", type=float, default=10.0,
-                      help="seconds per lemma in the Coq demo")
+    demo.add_argument("--coq-time-limit", type=float, default=20.0,
+                      help="seconds per lemma in the Coq demo (its file prefix replay included)")
     demo.set_defaults(func=_cmd_demo)
 
     search = sub.add_parser("search", help="search on a replay trace with a fixed tactic list")

@@ -14,18 +14,28 @@ The returned :class:`~prover.types.Theorem` has ``statement = formal_statement``
 ``file_path`` and ``full_name`` becomes the ``leandojo`` locator (its ``statement``, given without
 ``:= by``, becomes the formal statement). miniF2F's top-level statements target Lean v4.24,
 which LeanDojo 4.x cannot drive (LeanDojo#211); ``variant="lean_dojo_mew_v4.7.0"`` points
-LeanDojo at a Lean v4.7.0 copy of the same problems.
+LeanDojo at a Lean v4.7.0 copy of the same problems. A few problems lack some variants (their
+entry is ``null``): loading such a variant raises DataFormatError naming the record, unless
+``skip_missing_variant=True`` leaves those problems out, with a warning that counts and names
+them.
+
+Records in LeanDojo's own style (``full_name``, ``statement``, ``url``, ``commit``,
+``file_path``, as in InternLM-Math's miniF2F files) are read too: ``name`` is the full name,
+the header is empty, and the fields become the ``leandojo`` locator.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from prover.errors import DataFormatError
 from prover.traces import iter_jsonl
 from prover.types import Theorem
+
+logger = logging.getLogger(__name__)
 
 LEANDOJO_FIELDS: tuple[str, ...] = ("url", "commit", "file_path", "full_name")
 """The fields of a record's ``leandojo`` object, all non-empty strings."""
@@ -56,31 +66,58 @@ def _leandojo(obj: Any, where: dict[str, Any], label: str) -> dict[str, str]:
     return locator
 
 
+def _tactic_opening(statement: str) -> str:
+    """A LeanDojo-style statement (no ``:= by``) as a formal statement ending in ``:= by``."""
+    text = statement.rstrip()
+    if text.endswith(":= by"):
+        return text
+    return text + (" by" if text.endswith(":=") else " := by")
+
+
+class MissingVariant(DataFormatError):
+    """The record has no usable entry for the requested variant (absent or ``null``)."""
+
+
 def theorem_from_record(record: Any, *, variant: str | None = None,
                         path: str | Path | None = None, line: int | None = None) -> Theorem:
     """Validate one decoded record and build its :class:`Theorem` (see the module docstring)."""
     where: dict[str, Any] = {"path": path, "line": line}
     if not isinstance(record, Mapping):
         raise DataFormatError(f"expected a JSON object, got {type(record).__name__}", **where)
-    name = _string(record, "name", where)
-    header = _string(record, "header", where, allow_empty=True)
-    statement = _string(record, "formal_statement", where)
     leandojo: dict[str, str] | None = None
-    if record.get("leandojo") is not None:
-        leandojo = _leandojo(record["leandojo"], where, "leandojo.")
+    if "name" not in record and "full_name" in record:  # LeanDojo's own record style
+        leandojo = _leandojo(record, where, "")
+        name = leandojo["full_name"]
+        header = _string(record, "header", where, allow_empty=True) if "header" in record else ""
+        statement = _tactic_opening(_string(record, "statement", where))
+    else:
+        name = _string(record, "name", where)
+        header = _string(record, "header", where, allow_empty=True)
+        statement = _string(record, "formal_statement", where)
+        if record.get("leandojo") is not None:
+            leandojo = _leandojo(record["leandojo"], where, "leandojo.")
     if variant is not None:
         variants = record.get("variants")
-        if not isinstance(variants, Mapping) or not isinstance(variants.get(variant), Mapping):
-            raise DataFormatError(f"the record has no variant {variant!r}",
-                                  field=f"variants.{variant}", **where)
+        field = f"variants.{variant}"
+        if not isinstance(variants, Mapping) or variant not in variants:
+            known = sorted(variants) if isinstance(variants, Mapping) else []
+            raise MissingVariant(f"the record has no variant {variant!r} (it has "
+                                 f"{', '.join(map(repr, known)) or 'none'})", field=field,
+                                 **where)
         chosen = variants[variant]
-        label = f"variants.{variant}."
+        if chosen is None:
+            raise MissingVariant(f"the record's variant {variant!r} is null: this problem has "
+                                 "no such version", field=field, **where)
+        if not isinstance(chosen, Mapping):
+            raise DataFormatError(f"expected an object, got {type(chosen).__name__}",
+                                  field=field, **where)
+        label = f"{field}."
         if "header" in chosen:
             header = _string(chosen, "header", where, label=label, allow_empty=True)
         if "formal_statement" in chosen:
             statement = _string(chosen, "formal_statement", where, label=label)
         elif "statement" in chosen:
-            statement = _string(chosen, "statement", where, label=label).rstrip() + " := by"
+            statement = _tactic_opening(_string(chosen, "statement", where, label=label))
         if any(f in chosen for f in LEANDOJO_FIELDS):
             leandojo = _leandojo(chosen, where, label)
     locator: dict[str, Any] = {"header": header, "formal_statement": statement}
@@ -89,24 +126,72 @@ def theorem_from_record(record: Any, *, variant: str | None = None,
     return Theorem(name, statement=statement, locator=locator)
 
 
-def load_theorems(path: str | Path, *, variant: str | None = None) -> list[Theorem]:
+def _records(path: str | Path) -> Iterator[tuple[int, Any]]:
+    """``iter_jsonl`` with undecodable bytes reported as DataFormatError on their line."""
+    try:
+        yield from iter_jsonl(path)
+    except UnicodeDecodeError as exc:
+        raise DataFormatError(f"not UTF-8 text ({exc.reason})", path=path,
+                              line=_first_undecodable_line(path)) from exc
+
+
+def _first_undecodable_line(path: str | Path) -> int | None:
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return None
+
+
+def load_theorems(path: str | Path, *, variant: str | None = None,
+                  skip_missing_variant: bool = False,
+                  skipped: list[str] | None = None) -> list[Theorem]:
     """Read every theorem of a JSONL file, in file order.
 
     A malformed line, a missing or mistyped field, a duplicate name or an empty file raises
-    :class:`DataFormatError` naming the file, the line and the field.
+    :class:`DataFormatError` naming the file, the line and the field. With ``variant``, a
+    record lacking that variant raises too, unless ``skip_missing_variant`` (then it is left
+    out; miniF2F-valid's ``imo_2006_p3`` has no LeanDojo variant). Left-out records are never
+    silent: a warning gives their count and first names, and ``skipped``, when given, receives
+    their names (``line N`` for a record without one).
     """
     theorems: list[Theorem] = []
     seen: dict[str, int] = {}
-    for line, record in iter_jsonl(path):
-        theorem = theorem_from_record(record, variant=variant, path=path, line=line)
+    left_out: list[str] = []
+    for line, record in _records(path):
+        try:
+            theorem = theorem_from_record(record, variant=variant, path=path, line=line)
+        except MissingVariant:
+            if not skip_missing_variant:
+                raise
+            left_out.append(_record_name(record, line))
+            continue
         if theorem.name in seen:
             raise DataFormatError(f"duplicate theorem name {theorem.name!r} (first on line "
                                   f"{seen[theorem.name]})", path=path, line=line, field="name")
         seen[theorem.name] = line
         theorems.append(theorem)
     if not theorems:
-        raise DataFormatError("the file holds no theorems", path=path)
+        why = f" with variant {variant!r} ({len(left_out)} records lack it)" if left_out else ""
+        raise DataFormatError(f"the file holds no theorems{why}", path=path)
+    if left_out:
+        shown = ", ".join(left_out[:5]) + (", ..." if len(left_out) > 5 else "")
+        logger.warning("%s: %d of %d records have no variant %r and are left out: %s", path,
+                       len(left_out), len(left_out) + len(theorems), variant, shown)
+    if skipped is not None:
+        skipped.extend(left_out)
     return theorems
 
 
-__all__ = ["LEANDOJO_FIELDS", "load_theorems", "theorem_from_record"]
+def _record_name(record: Any, line: int) -> str:
+    """What to call a left-out record in a warning: its name, or its line."""
+    for key in ("name", "full_name"):
+        value = record.get(key) if isinstance(record, Mapping) else None
+        if isinstance(value, str) and value.strip():
+            return value
+    return f"line {line}"
+
+
+__all__ = ["LEANDOJO_FIELDS", "MissingVariant", "load_theorems", "theorem_from_record"]

@@ -4,7 +4,9 @@
 (TacticState, ProofFinished, LeanError, ProofGivenUp) and raises lean_dojo's own exceptions
 (DojoTacticTimeoutError, DojoCrashError, DojoInitError). ``FakeRepl`` plays a Lean REPL process
 behind lean-interact: it builds the REPL's JSON answers and turns them into lean-interact's own
-response models exactly as ``LeanServer.run`` does, raising what ``LeanServer.run`` raises.
+response models exactly as ``LeanServer.run`` does, raising what ``LeanServer.run`` raises;
+``#print axioms NAME`` is answered with Lean's info message, in an environment where a proof
+command declared ``NAME`` (``FakeRepl.axioms`` says which axioms).
 
 Both are strict where a real Lean would be: a Dojo used from another thread than the one that
 entered it, a TacticState or proof state from another process, or a Dojo used after it timed
@@ -15,6 +17,7 @@ fault runs a real ``sleep`` process as the prover process, which only a kill end
 from __future__ import annotations
 
 import itertools
+import re
 import subprocess
 import threading
 import time
@@ -23,6 +26,7 @@ from typing import Any
 
 from lean_dojo import (
     DojoCrashError,
+    DojoInitError,
     DojoTacticTimeoutError,
     LeanError,
     ProofFinished,
@@ -91,9 +95,13 @@ class FakeLean:
     """The Lean that stand-in Dojos pretend to run: transitions keyed by ``(pp, tactic)``.
 
     ``faults[(pp, tactic)]`` is a queue of faults used up one per call: ``"timeout"``,
-    ``"crash"`` (Unexpected EOF), ``"oom"``, ``"slow"`` (0.3 s, then the normal answer) or
-    ``"block"`` (wait on a real process until it is killed). ``init_faults[i]`` is raised by
-    the i-th ``__enter__``.
+    ``"crash"`` (Unexpected EOF), ``"oom"``, ``"slow"`` (0.3 s, then the normal answer),
+    ``"block"`` (wait on a real process until it is killed), ``"unparsable"`` (Lean prints a
+    state whose hypothesis shows a ``⊢``: lean_dojo's TacticState fails its own assertion, the
+    process lives on) or ``"sigkill"`` (Lean killed by SIGKILL: ``Dojo._check_alive`` fails its
+    ``assert exit_code is not None``). ``init_faults[i]`` is raised by the i-th ``__enter__``;
+    ``init_delays[i]`` seconds pass in it first, and ``init_blocks`` holds the indices of
+    ``__enter__`` calls that wait on a real process until it is killed (then "Unexpected EOF").
     """
 
     def __init__(self, root: str = ROOT, edges: dict[tuple[str, str], str] | None = None
@@ -102,6 +110,8 @@ class FakeLean:
         self.edges = dict(TWO_GOAL_EDGES if edges is None else edges)
         self.faults: dict[tuple[str, str], list[str]] = {}
         self.init_faults: dict[int, BaseException] = {}
+        self.init_delays: dict[int, float] = {}
+        self.init_blocks: set[int] = set()
         self.dojos: list[FakeDojo] = []
         self.calls: list[tuple[int, str, str]] = []
         self.violations: list[str] = []
@@ -132,11 +142,17 @@ class FakeDojo:
         self.exited = False
         self.dead = False
         self.busy = False
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: Any = None
         self._ids = itertools.count(index * 1000)
 
     def __enter__(self) -> tuple[FakeDojo, TacticState]:
         self.thread = threading.get_ident()
+        time.sleep(self.lean.init_delays.get(self.index, 0.0))
+        if self.index in self.lean.init_blocks:  # as Dojo.__enter__ reading Lean's first line
+            self.proc = run_blocker()
+            code = self.proc.wait(timeout=30)
+            if code < 0:
+                raise DojoInitError("Unexpected EOF")
         fault = self.lean.init_faults.get(self.index)
         if fault is not None:
             raise fault
@@ -180,6 +196,13 @@ class FakeDojo:
                 if kind == "oom":
                     self.dead = True
                     raise DojoCrashError("OOM")
+                if kind == "unparsable":
+                    # what Dojo.run_tac builds from such an answer: the assertion fails there
+                    return TacticState("Γ : Ctx\nh : Γ ⊢ p\n⊢ q", next(self._ids))
+                if kind == "sigkill":
+                    self.dead = True
+                    self.proc = _KilledProc(signal=9)
+                    raise AssertionError()
                 if kind == "slow":
                     time.sleep(0.3)
                 elif kind == "block":
@@ -204,6 +227,18 @@ class FakeDojo:
         if answer.startswith(ERROR):
             return LeanError(answer[len(ERROR):])
         return TacticState(answer, next(self._ids))
+
+
+class _KilledProc:
+    """What a pexpect process looks like after a signal killed it."""
+
+    def __init__(self, signal: int) -> None:
+        self.pid = None
+        self.signalstatus = signal
+        self.exitstatus = None
+
+    def isalive(self) -> bool:
+        return False
 
 
 # ---- the Lean REPL through lean-interact -----------------------------------------------------
@@ -236,6 +271,9 @@ REPL_STEPS: dict[tuple[str, str], Any] = {
 overriding the ProofStep answer, or a string for a ``{"message": ...}`` error."""
 
 
+_THEOREM_NAME = re.compile(r"(?:theorem|lemma)\s+([^\s(\[{:]+)")
+
+
 @dataclass
 class FakeRepl:
     """The Lean behind the stand-in REPL processes, shared by all of them."""
@@ -248,6 +286,12 @@ class FakeRepl:
     servers: list[FakeReplServer] = field(default_factory=list)
     concurrency: _Concurrency = field(default_factory=_Concurrency)
     start_faults: dict[int, BaseException] = field(default_factory=dict)
+    command_delays: dict[str, float] = field(default_factory=dict)
+    """``cmd -> seconds`` a command takes (a header importing Mathlib, say)."""
+    axioms: dict[str, Any] = field(default_factory=dict)
+    """``theorem name -> what `#print axioms NAME` answers`` in an environment where a proof
+    command (one of ``proofs``) declared it: a list of axiom names (the message Lean prints;
+    a name absent here depends on none), or a whole answer dict, for odd answers."""
 
     def statement(self, text: str, goal: str = ROOT) -> FakeRepl:
         """``text`` (the statement with `` sorry``) elaborates to one sorry at ``goal``."""
@@ -280,14 +324,23 @@ class FakeReplServer:
         self.alive = not dead
         self.killed = 0
         self.requests: list[dict[str, Any]] = []
+        self.answers: list[dict[str, Any]] = []  # the REPL's JSON, one per answered request
         self._proc: subprocess.Popen[bytes] | None = None
         self._envs: set[int] = set()
+        self._declared: dict[int, set[str]] = {}  # env -> theorems a proof command declared
         self._states: dict[int, list[str]] = {}
         self._counter = itertools.count()
 
     def kill(self) -> None:
         self.killed += 1
         self.alive = False
+
+    def forget(self) -> None:
+        """Lose every environment and proof state, as a server that restarts itself does
+        (lean-interact's AutoLeanServer under memory pressure)."""
+        self._envs.clear()
+        self._declared.clear()
+        self._states.clear()
 
     def run(self, request: Any, *, timeout: float | None = None) -> Any:
         """As ``LeanServer.run``: REPL JSON in, lean-interact models out."""
@@ -297,6 +350,7 @@ class FakeReplServer:
         self.requests.append(wire)
         with self.lean.concurrency:
             answer = self._answer(request, wire, timeout)
+        self.answers.append(answer)
         if set(answer) == {"message"}:
             return ReplLeanError.model_validate(answer)
         if isinstance(request, Command):
@@ -358,11 +412,17 @@ class FakeReplServer:
 
     def _command(self, wire: dict[str, Any]) -> dict[str, Any]:
         cmd, env = wire["cmd"], wire.get("env")
+        time.sleep(self.lean.command_delays.get(cmd, 0.0))
         if env is not None and env not in self._envs:
             return {"message": "Unknown environment."}
+        if cmd.startswith("#print axioms "):
+            return self._print_axioms(cmd.removeprefix("#print axioms "), env)
         if env is None and cmd in self.lean.proofs:
             answer = dict(self.lean.proofs[cmd])
             answer["env"] = self._new_env()
+            if not any(m["severity"] == "error" for m in answer.get("messages", [])):
+                # as Lean: the declaration exists in the new environment unless it failed
+                self._declared[answer["env"]] = set(_THEOREM_NAME.findall(cmd))
             return answer
         if env is None and cmd == self.lean.header:
             return {"env": self._new_env()}
@@ -377,6 +437,22 @@ class FakeReplServer:
                               "endPos": {"line": 1, "column": 18},
                               "data": "declaration uses 'sorry'"}],
                 "env": self._new_env()}
+
+    def _print_axioms(self, name: str, env: int | None) -> dict[str, Any]:
+        """As Lean's ``#print axioms``: an info message, or an error for an unknown name."""
+        if env is None or name not in self._declared.get(env, set()):
+            return {"messages": [message("error", f"unknown constant '{name}'")],
+                    "env": self._new_env()}
+        axioms = self.lean.axioms.get(name, [])
+        if isinstance(axioms, dict):
+            if set(axioms) == {"message"}:  # a LeanError carries no env
+                return dict(axioms)
+            return {**axioms, "env": self._new_env()}
+        if axioms:  # Lean sorts them and prints a list
+            text = f"'{name}' depends on axioms: [{', '.join(sorted(axioms))}]"
+        else:
+            text = f"'{name}' does not depend on any axioms"
+        return {"messages": [message("info", text)], "env": self._new_env()}
 
     def _new_env(self) -> int:
         number = next(self._counter)

@@ -336,3 +336,129 @@ async def _threads_gone(prefix: str) -> None:
     while any(t.name.startswith(prefix) for t in threading.enumerate()):
         assert time.monotonic() < deadline, [t.name for t in threading.enumerate()]
         await asyncio.sleep(0.02)
+
+
+# ---- goal parsing of real Lean states -------------------------------------------------------
+REAL_STATES = [
+    # one goal, unicode hypotheses, as miniF2F prints them
+    ("x y z w : ℕ\nht : 1 < x ∧ 1 < y ∧ 1 < z\nhw : 0 ≤ w\n⊢ Real.log ↑w / Real.log ↑z = 60", 1),
+    # `constructor` on ∧: case tags, goals separated by one blank line
+    (BOTH, 2),
+    # `induction n with` and three goals, dotted case tags
+    ("case zero\n⊢ 0 + 0 = 0\n\ncase succ\nn : ℕ\nih : 0 + n = n\n⊢ 0 + (n + 1) = n + 1\n\n"
+     "case succ.h\nn : ℕ\n⊢ True", 3),
+    # a multi-line hypothesis (the pretty printer wraps long types over several lines)
+    ("f : ℕ → ℕ\nh₀ :\n  ∀ (x : ℕ),\n    f x = x + 1\n⊢ f 1 = 2", 1),
+]
+
+
+@pytest.mark.parametrize(("pp", "count"), REAL_STATES)
+def test_goals_split_as_leandojo_counts_them(pp: str, count: int) -> None:
+    from prover.backends.leandojo import split_goals
+
+    goals = split_goals(pp)
+    assert len(goals) == count == pp.count("⊢") == TacticState(pp, 0).num_goals
+    assert "\n\n".join(goals) == pp  # nothing lost, nothing added
+    assert all(goal.count("⊢") == 1 for goal in goals)
+
+
+def test_goal_split_keeps_a_hypothesis_printed_over_a_blank_line() -> None:
+    from prover.backends.leandojo import split_goals
+
+    pp = "h : let x := 1\n\n  x = 1\n⊢ True\n\ncase b\n⊢ False"
+    assert TacticState(pp, 0).num_goals == 2  # LeanDojo drops the piece "h : let x := 1"
+    assert split_goals(pp) == ("h : let x := 1\n\n  x = 1\n⊢ True", "case b\n⊢ False")
+
+
+async def test_a_goals_header_is_not_part_of_the_first_goal() -> None:
+    pp = f"2 goals\n{BOTH}"  # as Lean prints it, before Dojo._post_process strips the count
+    lean = FakeLean(edges={(ROOT, "constructor"): pp, (pp, "exact hp"): RIGHT})
+    lean.fault(pp, "crashy", "crash")
+    env = env_for(lean)
+    async with await env.open(THEOREM) as session:
+        outcome = await session.apply(session.root, "constructor")
+        assert isinstance(outcome, StateReached)
+        assert outcome.state.goals == (LEFT, RIGHT) and outcome.state.key == BOTH
+        # the key is compared the same way when the state is rebuilt after a crash
+        assert isinstance(await session.apply(outcome.state, "crashy"), TacticError)
+        right = await session.apply(outcome.state, "exact hp")
+        assert isinstance(right, StateReached) and right.state.goals == (RIGHT,)
+        assert session.restarts == 1
+
+
+async def test_a_state_without_a_turnstile_is_an_error_not_a_proved_state() -> None:
+    lean = FakeLean(edges={(ROOT, "weird"): "Lean printed no goal here"})
+    env = env_for(lean)
+    async with await env.open(THEOREM) as session:
+        outcome = await session.apply(session.root, "weird")
+        assert isinstance(outcome, TacticError) and "no goal" in outcome.message
+
+
+async def test_an_unparsable_state_is_an_error_and_keeps_the_dojo(lean: FakeLean) -> None:
+    lean.fault(ROOT, "weird", "unparsable")
+    env = env_for(lean)
+    async with await env.open(THEOREM) as session:
+        outcome = await session.apply(session.root, "weird")
+        assert isinstance(outcome, TacticError) and "could not parse" in outcome.message
+        assert isinstance(await session.apply(session.root, "constructor"), StateReached)
+        assert len(lean.dojos) == 1  # not taken for a crash: no restart
+        assert (session.restarts, session.crashes) == (0, 0)
+
+
+async def test_lean_killed_by_a_signal_is_a_crash_named_as_such(lean: FakeLean) -> None:
+    lean.fault(ROOT, "constructor", "sigkill")
+    env = env_for(lean)
+    async with await env.open(THEOREM) as session:
+        outcome = await session.apply(session.root, "constructor")
+        assert isinstance(outcome, TacticError)
+        assert "signal 9" in outcome.message and "out of memory" in outcome.message
+        assert session.crashes == 1
+        assert isinstance(await session.apply(session.root, "constructor"), StateReached)
+
+
+async def test_a_restart_slower_than_the_callers_timeout_is_not_redone(lean: FakeLean) -> None:
+    lean.fault(ROOT, "simp", "crash")
+    lean.init_delays[1] = 0.6  # the restart loads the file: slower than the caller waits
+    env = env_for(lean)
+    async with await env.open(THEOREM) as session:
+        assert isinstance(await session.apply(session.root, "simp"), TacticError)
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(session.apply(session.root, "constructor"), 0.2)
+        outcome = await session.apply(session.root, "constructor")
+        assert isinstance(outcome, StateReached) and outcome.state.key == BOTH
+        # the restarted Dojo was kept (not killed and restarted again), and the tactic of
+        # the abandoned call was never run
+        assert len(lean.dojos) == 2 and session.restarts == 1
+        assert lean.calls_on(1) == [(ROOT, "constructor")]
+
+
+async def test_close_during_a_restart_kills_the_dojo_being_entered(lean: FakeLean) -> None:
+    lean.fault(ROOT, "simp", "crash")
+    lean.init_blocks.add(1)
+    env = env_for(lean)
+    session = await env.open(THEOREM)
+    assert isinstance(await session.apply(session.root, "simp"), TacticError)
+    task = asyncio.ensure_future(session.apply(session.root, "constructor"))
+    deadline = time.monotonic() + 10
+    while len(lean.dojos) < 2 or lean.dojos[1].proc is None:  # Lean started, not answered
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    began = time.monotonic()
+    await session.close()
+    assert time.monotonic() - began < 10  # the blocked __enter__ would have taken 30 s
+    assert isinstance(await task, TacticTimeout)
+    assert lean.dojos[1].proc.returncode is not None
+    await _threads_gone("dojo-")
+
+
+async def test_a_state_of_another_session_is_refused(lean: FakeLean) -> None:
+    other_root = "p : Prop\nhp : p\n⊢ p ∧ p"
+    other = FakeLean(root=other_root, edges={(other_root, "constructor"): RIGHT})
+    first = env_for(lean)
+    second = env_for(other)
+    async with await first.open(THEOREM) as a, await second.open(THEOREM) as b:
+        reached = await b.apply(b.root, "constructor")
+        assert isinstance(reached, StateReached)
+        await a.apply(a.root, "constructor")  # same tactic path in a, another state
+        outcome = await a.apply(reached.state, "exact hq")
+        assert isinstance(outcome, TacticError) and "another session" in outcome.message

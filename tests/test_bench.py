@@ -423,3 +423,31 @@ def test_minif2f_jsonl_suite(shared_data: Path, tmp_path: Path) -> None:
     assert all(r["status"] == "error" and "not in the replay trace" in r["message"]
                for r in rows)
     assert summarize(rows, theorems=[r["theorem"] for r in rows]).settled == 3
+
+
+def test_a_variant_suite_leaves_out_records_without_it_and_says_so(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    dojo = {"url": "https://github.com/x/y", "commit": "c" * 40, "file_path": "A.lean",
+            "full_name": "a"}
+    records = [{"name": "a", "header": "", "formal_statement": "theorem a : True := by",
+                "variants": {"old": dojo}},
+               {"name": "b", "header": "", "formal_statement": "theorem b : True := by",
+                "variants": {"old": None}}]
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    suite = load_suite(f"{path}#variant=old")
+    assert suite.names == ["a"] and suite.skipped == ("b",)
+    assert "1 of 2 records have no variant 'old' and are left out: b" in caplog.text
+    assert suite.select(limit=1).skipped == ("b",)  # still known after selection
+    assert load_suite(str(path)).skipped == ()  # no variant asked for: every record counts
+    with pytest.raises(DataFormatError, match="2 records lack it"):
+        load_suite(f"{path}#variant=nope")  # a variant no record has is still an error
+
+
+def test_minif2f_valid_leandojo_suite_skips_imo_2006_p3(shared_data: Path) -> None:
+    path = shared_data / "minif2f" / "minif2f_valid.jsonl"
+    if not path.is_file():
+        pytest.skip(f"{path} not found")
+    suite = load_suite(f"{path}#variant=lean_dojo_mew_v4.7.0")
+    assert suite.skipped == ("imo_2006_p3",) and len(suite.theorems) == 243
+    assert "imo_2006_p3" not in suite.names

@@ -15,6 +15,7 @@ import pytest
 
 from prover import BestFirstSearch, FixedTacticGenerator, SearchConfig, Theorem
 from prover.backends import LeanDojoEnvironment, LeanReplEnvironment
+from prover.types import Proved, StateReached
 
 pytestmark = [
     pytest.mark.lean,
@@ -60,6 +61,44 @@ async def test_repl_proves_a_two_goal_theorem() -> None:
         await env.close()
     assert result.status == "proved", result.message
     assert result.proof == tuple(TWO_TACTICS) and result.stats.verified is True
+
+
+async def test_repl_never_takes_sorry_or_an_error_for_a_proof() -> None:
+    env = LeanReplEnvironment(tactic_timeout_s=60)
+    try:
+        async with await env.open(Theorem("two_goals", statement=TWO)) as session:
+            for tactic in ("sorry", "admit", "exact my_fake_premise", "constructor <;> sorry",
+                           "exact absurd hp (by sorry)"):
+                outcome = await session.apply(session.root, tactic)
+                assert not isinstance(outcome, Proved), (tactic, outcome)
+            split = await session.apply(session.root, "constructor")
+            assert isinstance(split, StateReached)
+            assert split.state.num_goals == 2 == split.state.pp.count("⊢")
+            assert await session.verify(["constructor", "exact hp", "sorry"]) is False
+            assert await session.verify(["exact ⟨hp, hq⟩\ntheorem x : False := sorry"]) is False
+            assert await session.verify(["exact ⟨hp, hq⟩"]) is True
+    finally:
+        await env.close()
+
+
+async def test_repl_verify_checks_the_axioms_of_the_proof() -> None:
+    native = "theorem nd : 2 + 2 = 4 := by"
+    classical = "theorem em' (p : Prop) : p ∨ ¬p := by"
+    strict = LeanReplEnvironment(tactic_timeout_s=60)
+    # native_decide depends on Lean.ofReduceBool (and Lean.trustCompiler on recent Lean)
+    lenient = LeanReplEnvironment(tactic_timeout_s=60, allowed_axioms={
+        "propext", "Classical.choice", "Quot.sound", "Lean.ofReduceBool", "Lean.trustCompiler"})
+    try:
+        async with await strict.open(Theorem("nd", statement=native)) as session:
+            assert await session.verify(["native_decide"]) is False
+            assert await session.verify(["decide"]) is True
+        async with await strict.open(Theorem("em'", statement=classical)) as session:
+            assert await session.verify(["exact Classical.em p"]) is True
+        async with await lenient.open(Theorem("nd", statement=native)) as session:
+            assert await session.verify(["native_decide"]) is True
+    finally:
+        await strict.close()
+        await lenient.close()
 
 
 @pytest.fixture(scope="module")

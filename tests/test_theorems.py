@@ -108,3 +108,70 @@ def test_minif2f_test_split(shared_data: Path) -> None:
     assert [t.name for t in dojo] == [t.name for t in theorems]
     assert {t.locator["leandojo"]["file_path"] for t in dojo} == {"MiniF2F/Test.lean"}
     assert all(t.statement.endswith(":= by") for t in dojo)
+
+
+def test_a_null_variant_names_the_record_and_can_be_skipped(tmp_path: Path) -> None:
+    variants = {"v": {"header": "", "formal_statement": "theorem b : True := by"}}
+    path = _write(tmp_path, [GOOD | {"variants": variants},
+                             GOOD | {"name": "b", "variants": {"v": None}}])
+    with pytest.raises(DataFormatError, match="null") as caught:
+        load_theorems(path, variant="v")
+    assert (caught.value.line, caught.value.field) == (2, "variants.v")
+    assert [t.name for t in load_theorems(path, variant="v", skip_missing_variant=True)] == ["a"]
+    with pytest.raises(DataFormatError, match="'w'") as caught:
+        load_theorems(path, variant="w")  # absent: the message lists the variants there are
+    assert (caught.value.line, caught.value.field) == (1, "variants.w")
+    assert "'v'" in str(caught.value)
+    with pytest.raises(DataFormatError, match="expected an object") as caught:
+        load_theorems(_write(tmp_path, [GOOD | {"variants": {"v": "x"}}]), variant="v")
+    assert caught.value.field == "variants.v"
+
+
+def test_left_out_records_are_counted_named_and_warned_about(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    variants = {"v": {"header": "", "formal_statement": "theorem b : True := by"}}
+    lines: list[Any] = [GOOD | {"variants": variants}]
+    lines += [GOOD | {"name": f"n{i}", "variants": {"v": None}} for i in range(7)]
+    path = _write(tmp_path, lines)
+    skipped: list[str] = []
+    theorems = load_theorems(path, variant="v", skip_missing_variant=True, skipped=skipped)
+    assert [t.name for t in theorems] == ["a"]
+    assert skipped == [f"n{i}" for i in range(7)]
+    assert "7 of 8 records have no variant 'v'" in caplog.text
+    assert "n0, n1, n2, n3, n4, ..." in caplog.text and "n5" not in caplog.text
+    caplog.clear()
+    load_theorems(path, skipped=skipped)  # nothing left out: no warning, nothing added
+    assert len(skipped) == 7 and "left out" not in caplog.text
+
+
+def test_minif2f_valid_lacks_one_leandojo_variant(shared_data: Path) -> None:
+    path = shared_data / "minif2f" / "minif2f_valid.jsonl"
+    if not path.is_file():
+        pytest.skip(f"{path} not found")
+    with pytest.raises(DataFormatError) as caught:
+        load_theorems(path, variant="lean_dojo_mew_v4.7.0")
+    assert caught.value.field == "variants.lean_dojo_mew_v4.7.0" and caught.value.line == 98
+    dojo = load_theorems(path, variant="lean_dojo_mew_v4.7.0", skip_missing_variant=True)
+    assert len(dojo) == 243 and "imo_2006_p3" not in {t.name for t in dojo}
+
+
+def test_leandojo_style_records_are_read(tmp_path: Path) -> None:
+    record = {"full_name": "amc12a_2015_p10", "url": "https://github.com/wzj423/lean-dojo-mew",
+              "commit": "1ef4e4ca", "file_path": "MiniF2F/Validation.lean", "split": "valid",
+              "statement": "theorem amc12a_2015_p10 (x y : ℤ) (h₀ : 0 < y) : x = 26"}
+    (theorem,) = load_theorems(_write(tmp_path, [record]))
+    assert theorem.name == "amc12a_2015_p10"
+    assert theorem.statement == record["statement"] + " := by"
+    assert theorem.locator["header"] == ""
+    assert theorem.locator["leandojo"]["file_path"] == "MiniF2F/Validation.lean"
+    with pytest.raises(DataFormatError) as caught:
+        load_theorems(_write(tmp_path, [{k: v for k, v in record.items() if k != "commit"}]))
+    assert (caught.value.line, caught.value.field) == (1, "commit")
+
+
+def test_bytes_that_are_not_utf8_name_their_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(json.dumps(GOOD).encode() + b"\n\n" + b'{"name": "\xff"}\n')
+    with pytest.raises(DataFormatError, match="UTF-8") as caught:
+        load_theorems(path)
+    assert caught.value.line == 3 and str(path) in str(caught.value)

@@ -81,17 +81,19 @@ def tiny_causal(arch: str = "gpt2", seed: int = 0, eos_bias: float = 2.0,
 
 def rescore(generator: Any, prompt: str, token_ids: tuple[int, ...]) -> float:
     """Sum of the token log-probs of ``token_ids`` after ``prompt``, by one plain forward pass
-    of ``generator.model`` on the unpadded prompt (independent of the decoding code)."""
+    of ``generator.model`` on the unpadded prompt (independent of the decoding code), on the
+    model's own device."""
     model, tokenizer = generator.model, generator.tokenizer
-    ids = tokenizer(prompt, return_tensors="pt").input_ids
-    target = torch.tensor([token_ids])
+    device = next(model.parameters()).device
+    ids = tokenizer(prompt, return_tensors="pt").input_ids.to(device)
+    target = torch.tensor([token_ids], device=device)
     with torch.no_grad():
         if generator.kind == "seq2seq":
-            start = torch.tensor([[model.config.decoder_start_token_id]])
+            start = torch.tensor([[model.config.decoder_start_token_id]], device=device)
             decoder_in = torch.cat([start, target], dim=1)[:, :-1]
             logits = model(input_ids=ids, decoder_input_ids=decoder_in).logits
         else:
             full = torch.cat([ids, target], dim=1)
             logits = model(input_ids=full).logits[:, ids.shape[1] - 1:-1]
     logprobs = torch.log_softmax(logits.float(), dim=-1)[0]
-    return float(logprobs[torch.arange(len(token_ids)), target[0]].sum())
+    return float(logprobs[torch.arange(len(token_ids), device=device), target[0]].sum())

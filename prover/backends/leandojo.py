@@ -7,9 +7,12 @@ LeanDojo 4.x cannot run tactics in repositories on Lean >= v4.12 (LeanDojo#211):
 
 What LeanDojo answers, and what a session makes of it::
 
-    TacticState               StateReached (goals split as LeanDojo splits them, key = pp)
+    TacticState               StateReached (goals split as LeanDojo splits them, key = pp);
+                              one with no ``⊢`` is a TacticError, never a proved state
     ProofFinished             Proved
     LeanError, ProofGivenUp   TacticError (a given-up proof is never a proof)
+    AssertionError, Lean      TacticError: LeanDojo could not parse the state Lean printed
+    still alive               (TacticState asserts its goal count); the Dojo is kept
     DojoTacticTimeoutError    TacticTimeout; the Dojo is killed and restarted (LeanDojo#218)
     DojoCrashError, other     TacticError; restart, at most ``max_restarts`` times per
                               session, then EnvironmentCrashError with the cause (OOM named)
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 import subprocess
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -59,6 +63,38 @@ thread. It returns a context manager whose ``__enter__`` gives ``(dojo, initial 
 and whose ``__exit__`` kills the Lean process, as ``lean_dojo.Dojo`` does; ``dojo.run_tac`` must
 answer with lean_dojo's result classes and raise its exceptions. :class:`LeanDojoFactory` makes
 real Dojos; tests pass a scripted stand-in."""
+
+
+_GOALS_HEADER = re.compile(r"\d+ goals?\n")
+
+
+def normalize_pp(pp: str) -> str:
+    """The state text without a leading ``N goals`` line (``Dojo._post_process`` strips it
+    from what Lean prints; a TacticState made elsewhere may still carry it)."""
+    match = _GOALS_HEADER.match(pp)
+    return pp[match.end():] if match else pp
+
+
+def split_goals(pp: str) -> tuple[str, ...]:
+    """The goals of a pretty-printed state, by LeanDojo's own rule (``parse_goals``): the
+    blank-line-separated pieces holding a ``⊢``, one goal each, so that there are exactly
+    ``TacticState.num_goals`` (= the number of ``⊢``) of them.
+
+    LeanDojo drops a piece without ``⊢``; it can only be part of a goal whose text holds a
+    blank line (a hypothesis printed over several lines), so it is kept with the goal it
+    precedes (or, at the end, the goal before it) instead of being lost.
+    """
+    goals: list[str] = []
+    pending: list[str] = []
+    for piece in normalize_pp(pp).split("\n\n"):
+        if "⊢" in piece:
+            goals.append("\n\n".join([*pending, piece]))
+            pending = []
+        elif piece.strip():
+            pending.append(piece)
+    if pending and goals:
+        goals[-1] = "\n\n".join([goals[-1], *pending])
+    return tuple(goals)
 
 
 def import_lean_dojo() -> Any:
@@ -162,10 +198,20 @@ def _init_error(theorem: Theorem, exc: BaseException) -> EnvironmentInitError:
                                 f"{exc}. What to do: {_init_advice(exc)}")
 
 
-def _describe(exc: BaseException) -> str:
+_OOM_ADVICE = "raise TACTIC_MEMORY_LIMIT or run fewer Lean processes at once"
+
+
+def _describe(exc: BaseException, proc: Any = None) -> str:
+    """What went wrong, for messages; ``proc`` is the Dojo's pexpect process, if known."""
     if getattr(exc, "is_out_of_memory", False):
-        return ("Lean ran out of memory (OOM): raise TACTIC_MEMORY_LIMIT or run fewer Lean "
-                "processes at once")
+        return f"Lean ran out of memory (OOM): {_OOM_ADVICE}"
+    # A Lean killed by a signal has no exit status, and Dojo._check_alive then fails its
+    # `assert exit_code is not None`: say what happened instead of "AssertionError".
+    signal = getattr(proc, "signalstatus", None)
+    if isinstance(signal, int):
+        likely = (f" (SIGKILL: most likely out of memory: {_OOM_ADVICE})" if signal == 9
+                  else "")
+        return f"Lean was killed by signal {signal}{likely}"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
@@ -178,6 +224,7 @@ def _quiet_exit(cm: Any) -> None:
 
 _CANCELLED = TacticTimeout("cancelled while Lean was running it; the Dojo was killed and will "
                            "be restarted")
+_ABANDONED = TacticTimeout("cancelled while the Dojo was being restarted; the tactic was not run")
 
 
 class _Unrebuildable(Exception):
@@ -253,6 +300,7 @@ class LeanDojoSession(SessionBase):
         self._ld: Any = None
         self._cm: Any = None
         self._dojo: Any = None
+        self._entering: Any = None  # the Dojo inside __enter__, so that close can kill it
         self._states: dict[TacticPath, Any] = {}
         self._root: ProofState | None = None
         self._closed = False
@@ -302,16 +350,24 @@ class LeanDojoSession(SessionBase):
             raise
         except Exception as exc:
             raise _init_error(self.theorem, exc) from exc
-        return self._as_state(init, ())
+        root = self._as_state(init, ())
+        if not root.goals:
+            self._discard()
+            raise EnvironmentInitError(
+                f"LeanDojo's initial state of {self.theorem.name} has no goal: {init.pp!r}")
+        return root
 
     def _enter(self) -> Any:
         with self._init_lock:
             cm = self._factory(self.theorem, self._timeout_s)
+            self._entering = cm
             try:
                 dojo, init = cm.__enter__()
             except BaseException:
                 _quiet_exit(cm)
                 raise
+            finally:
+                self._entering = None
         if not isinstance(init, self._ld.TacticState):
             _quiet_exit(cm)
             raise EnvironmentInitError(
@@ -325,24 +381,54 @@ class LeanDojoSession(SessionBase):
         if cm is not None:
             _quiet_exit(cm)
 
-    def _kill_process(self) -> None:
-        """Called from the event loop thread: kill the Lean process under a running call."""
-        pid = getattr(getattr(self._dojo, "proc", None), "pid", None)
-        if isinstance(pid, int) and self._ld is not None:
-            from lean_dojo.interaction.dojo import kill_descendants
+    def _kill_process(self) -> bool:
+        """Called from the event loop thread: kill the Lean process under a running call
+        (that of a Dojo being entered too). False if there was none to kill (LeanDojo tracing,
+        or nothing started yet): the running call then goes on and the Dojo stays usable."""
+        dojo = self._dojo if self._dojo is not None else self._entering
+        pid = getattr(getattr(dojo, "proc", None), "pid", None)
+        if not isinstance(pid, int) or self._ld is None:
+            return False
+        from lean_dojo.interaction.dojo import kill_descendants
 
-            kill_descendants(pid)
+        kill_descendants(pid)
+        return True
+
+    def _dojo_alive(self) -> bool:
+        """Whether the Dojo's Lean process still runs (True when it cannot be told)."""
+        isalive = getattr(getattr(self._dojo, "proc", None), "isalive", None)
+        if not callable(isalive):
+            return True
+        try:
+            return bool(isalive())
+        except Exception:
+            return False
 
     def _apply_sync(self, path: TacticPath, key: str, tactic: str) -> Outcome:
         if self._closed:
             raise EnvironmentCrashError(f"the LeanDojo session of {self.theorem.name} is closed")
         if self._worker.consume_interrupt():
             self._discard()
-        base = self._state_for(path, key)
+        # A restart (loading the file up to the theorem) may outlast the caller's timeout:
+        # a cancellation then lets it finish rather than killing it to start it over.
+        with self._worker.shielded():
+            base = self._state_for(path, key)
         if not isinstance(base, self._ld.TacticState):
             return base
+        if self._worker.cancelled():
+            return _ABANDONED
         try:
             result = self._dojo.run_tac(base, tactic)
+        except AssertionError as exc:
+            if self._dojo_alive():
+                # TacticState asserts that its goals (pieces with one ⊢) are as many as the ⊢
+                # (a hypothesis whose type prints a ⊢, say). Lean answered and the Dojo is in
+                # step: only this state cannot be represented.
+                logger.warning("%s: LeanDojo could not parse the state after %r: %s",
+                               self.theorem.name, tactic, exc)
+                return TacticError(f"LeanDojo could not parse the state Lean printed after "
+                                   f"this tactic (AssertionError: {exc}); the state is skipped")
+            return self._failed(exc, f"on tactic {tactic!r}")
         except Exception as exc:
             return self._failed(exc, f"on tactic {tactic!r}")
         return self._outcome(result, (*path, tactic))
@@ -356,9 +442,11 @@ class LeanDojoSession(SessionBase):
             except _Unrebuildable as exc:
                 logger.warning("%s: %s", self.theorem.name, exc)
                 return TacticError(str(exc))
-            except ProverError:
-                raise
             except Exception as exc:
+                # EnvironmentInitError: the restarted Dojo did not open the theorem; counted
+                # like a crash, so that it is retried, boundedly. Other ProverErrors end it.
+                if isinstance(exc, ProverError) and not isinstance(exc, EnvironmentInitError):
+                    raise
                 outcome = self._failed(exc, "while restarting the Dojo and replaying "
                                             f"{len(path)} tactics", replaying=True)
                 if outcome is _CANCELLED:
@@ -369,7 +457,7 @@ class LeanDojoSession(SessionBase):
             init = self._enter()
             self.restarts += 1
             logger.info("%s: Dojo restarted (%d so far)", self.theorem.name, self.restarts)
-            if self._root is not None and init.pp != self._root.key:
+            if self._root is not None and normalize_pp(init.pp) != self._root.key:
                 raise EnvironmentCrashError(
                     f"the restarted Dojo of {self.theorem.name} starts from another state")
         state = self._states.get(path)
@@ -385,8 +473,10 @@ class LeanDojoSession(SessionBase):
                         f"replaying tactic {index + 1} of {len(path)} ({path[index]!r}) after a "
                         f"restart gave {type(result).__name__}, not the state the search holds")
                 state = self._states[path[:index + 1]] = result
-        if state.pp != key:
-            raise _Unrebuildable("replaying the path after a restart reached a different state")
+        if normalize_pp(state.pp) != key:
+            raise _Unrebuildable("the tactic path of this state leads elsewhere in this session "
+                                 "(replaying it after a restart reached a different state, or "
+                                 "the state was handed out by another session)")
         return state
 
     def _failed(self, exc: Exception, context: str, *, replaying: bool = False) -> Outcome:
@@ -396,6 +486,7 @@ class LeanDojoSession(SessionBase):
         that times out on every replay must not restart the Dojo forever).
         """
         interrupted = self._worker.consume_interrupt()
+        proc = getattr(self._dojo, "proc", None)
         self._discard()
         if interrupted:
             return _CANCELLED
@@ -404,21 +495,24 @@ class LeanDojoSession(SessionBase):
             return TacticTimeout(f"no answer from Lean within {self._timeout_s} s; the Dojo "
                                  "will be restarted (LeanDojo#218)")
         self.crashes += 1
+        what = _describe(exc, proc)
         if self.crashes > self._max_restarts:
             raise EnvironmentCrashError(
                 f"LeanDojo crashed {self.crashes} times on {self.theorem.name} "
-                f"(max_restarts={self._max_restarts}); last {context}: {_describe(exc)}"
+                f"(max_restarts={self._max_restarts}); last {context}: {what}"
             ) from exc
-        logger.warning("%s: Dojo crashed %s (%s); restarting", self.theorem.name, context,
-                       _describe(exc))
-        return TacticError(f"Lean crashed {context}: {_describe(exc)}; the Dojo will be "
-                           "restarted")
+        logger.warning("%s: Dojo crashed %s (%s); restarting", self.theorem.name, context, what)
+        return TacticError(f"Lean crashed {context}: {what}; the Dojo will be restarted")
 
     def _outcome(self, result: Any, path: TacticPath) -> Outcome:
         ld = self._ld
         if isinstance(result, ld.TacticState):
+            state = self._as_state(result, path)
+            if not state.goals:  # a state with no goal must never pass for a proof (0 goals)
+                return TacticError(f"LeanDojo answered a state with no goal but not "
+                                   f"ProofFinished: {result.pp[:200]!r}")
             self._states[path] = result
-            return StateReached(self._as_state(result, path))
+            return StateReached(state)
         if isinstance(result, ld.ProofFinished):
             return Proved(result.message or "")
         if isinstance(result, ld.LeanError):
@@ -430,9 +524,8 @@ class LeanDojoSession(SessionBase):
 
     @staticmethod
     def _as_state(state: Any, path: TacticPath) -> ProofState:
-        # LeanDojo's own rule (parse_goals): the blank-line-separated pieces holding a turnstile.
-        goals = tuple(piece for piece in state.pp.split("\n\n") if "⊢" in piece)
-        return ProofState(goals, key=state.pp, handle=path)
+        pp = normalize_pp(state.pp)
+        return ProofState(split_goals(pp), key=pp, handle=path)
 
     def _verify_sync(self, tactics: list[str]) -> bool:
         self._worker.consume_interrupt()
@@ -480,4 +573,6 @@ __all__ = [
     "TacticPath",
     "import_lean_dojo",
     "leandojo_locator",
+    "normalize_pp",
+    "split_goals",
 ]

@@ -16,15 +16,24 @@ and that sorry's proof state is the root. Tactics run in tactic mode
     no goals and proofStatus == "Completed"                     Proved
     goals                                                       StateReached
     no answer within tactic_timeout_s (lean-interact kills it)  TacticTimeout; restart
-    the process died (ConnectionAbortedError, ...)              TacticError; restart, at most
-                                                                max_restarts per session, then
-                                                                EnvironmentCrashError (OOM named)
+    the process died (ConnectionAbortedError, ...), or forgot   TacticError; restart, at most
+    its states ("Unknown proof state.": a server that restarts  max_restarts per session, then
+    itself, as AutoLeanServer does)                             EnvironmentCrashError (OOM named)
 
 Sessions lease a process from a pool of ``num_processes`` (a process is not shared while a
 session holds it) and drive it from that process's own thread. States carry their tactic path
 in ``handle``; after a restart, the theorem is opened again and states are rebuilt lazily by
 replaying their paths. ``verify`` compiles ``header + statement + proof`` as one command in a
-fresh environment and accepts only an answer with no error and no sorry.
+fresh environment and accepts only an answer with no error and no sorry; a proof whose text
+holds ``sorry``/``admit`` or a command keyword (``theorem``, ``axiom``, ``end``, ``#exit``,
+``elab_rules``, ..., which would end the ``by`` block and go on at the top level) is refused
+before it is sent. It then runs ``#print axioms NAME`` in the environment that command made and
+accepts only a theorem whose axioms are all in ``allowed_axioms`` (by default Lean's standard
+three, :data:`STANDARD_AXIOMS`): ``native_decide`` (``Lean.ofReduceBool``), ``sorryAx`` or an
+axiom the proof smuggled in are refused. ``NAME`` is read from the formal statement (its last
+``theorem``/``lemma``, see :func:`declared_theorem_name`); a statement whose name cannot be read
+(an ``example``, say), or an answer that cannot be read, fails verification: never accepted
+unchecked.
 """
 
 from __future__ import annotations
@@ -32,15 +41,16 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import re
 import shutil
 import textwrap
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from prover.backends.worker import ThreadWorker
+from prover.backends.worker import ThreadWorker, WorkerClosedError
 from prover.env import SessionBase
 from prover.errors import ConfigError, EnvironmentCrashError, EnvironmentInitError, ProverError
 from prover.types import (
@@ -55,8 +65,15 @@ from prover.types import (
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 TacticPath = tuple[str, ...]
 """The tactics from the root to a state: the ``handle`` of every state a session hands out."""
+
+STANDARD_AXIOMS: frozenset[str] = frozenset({"propext", "Classical.choice", "Quot.sound"})
+"""The axioms ``verify`` accepts by default: Lean's own, on which Mathlib's classical proofs
+rest. ``native_decide`` adds ``Lean.ofReduceBool`` (and, on recent Lean, ``Lean.trustCompiler``),
+which trusts the compiler rather than the kernel; ``sorry`` is ``sorryAx``."""
 
 _SETUP_ADVICE = (
     "install Lean with elan (https://github.com/leanprover/elan) so that `lake` is on PATH; the "
@@ -153,6 +170,119 @@ def statement_with_sorry(statement: str) -> str:
     return _opening(statement) + " sorry"
 
 
+def with_header(header: str, text: str) -> str:
+    """``header`` then ``text``, on a line of its own even when the header has no final
+    newline (``import Mathlib`` + ``theorem ...`` must not become ``import Mathlibtheorem``)."""
+    if header and not header.endswith("\n"):
+        header += "\n"
+    return header + text
+
+
+# Tokens that end a `by` block and start a top-level command, or give up on the proof. A proof
+# found in tactic mode never holds them (the REPL parses each tactic to its end).
+# The metaprogramming commands (elab_rules, macro_rules, run_cmd, attribute, ...) are here too:
+# after the theorem they could rewrite how the `#print axioms` that verify runs next answers.
+_PROOF_ESCAPES = re.compile(
+    r"(?<![\w.'«@#])(#exit|#eval|theorem|lemma|def|example|abbrev|axiom|axioms|instance|opaque|"
+    r"structure|class|inductive|namespace|section|end|mutual|import|elab|elab_rules|macro|"
+    r"macro_rules|syntax|run_cmd|run_elab|run_meta|initialize|builtin_initialize|attribute|"
+    r"sorry|admit)(?![\w'!?»])")
+
+
+_CHAR_LITERAL = re.compile(r"'(?:\\.|[^\\'\n])'")
+
+
+def _without_comments_and_strings(text: str) -> str:
+    """``text`` with Lean comments (``--`` lines, nested ``/- -/``) and string literals blanked,
+    so that a keyword inside them is not taken for code."""
+    out: list[str] = []
+    i, depth, n = 0, 0, len(text)
+    while i < n:
+        if depth:
+            if text.startswith("/-", i):
+                depth, i = depth + 1, i + 2
+            elif text.startswith("-/", i):
+                depth, i = depth - 1, i + 2
+            else:
+                i += 1
+            continue
+        if text.startswith("/-", i):
+            depth, i = 1, i + 2
+            out.append(" ")
+        elif text.startswith("--", i):
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+        elif text[i] == "'" and (char := _CHAR_LITERAL.match(text, i)) is not None \
+                and (i == 0 or not (text[i - 1].isalnum() or text[i - 1] in "_'!?.")):
+            i = char.end()  # a char literal such as '"' (a quote after a name is h', not this)
+            out.append("' '")
+        elif text[i] == '"':
+            j = i + 1
+            while j < n and text[j] != '"':
+                j += 2 if text[j] == "\\" else 1
+            i = j + 1
+            out.append('""')
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+def proof_escape(tactics: Sequence[str]) -> str | None:
+    """The first token in ``tactics`` that would make the compiled text more than this
+    theorem's tactic proof (a command keyword) or give up on it (``sorry``/``admit``), or
+    ``None``. Comments and strings are ignored."""
+    for tactic in tactics:
+        match = _PROOF_ESCAPES.search(_without_comments_and_strings(tactic))
+        if match is not None:
+            return match.group(1)
+    return None
+
+
+# A Lean name: dot-separated atoms, each «quoted» or an identifier (a letter or _ first).
+_NAME_ATOM = r"(?:«[^»\n]+»|[^\W\d][\w'!?]*)"
+_DECLARED_NAME = re.compile(
+    rf"(?<![\w.'«@#])(?:theorem|lemma)\s+({_NAME_ATOM}(?:\.{_NAME_ATOM})*)"
+    r"(?:\.\{[^{}]*\})?(?=[\s(\[{⦃:]|$)")
+
+
+def declared_theorem_name(statement: str) -> str | None:
+    """The name of the theorem that ``statement`` ends with, as written (``foo``,
+    ``Nat.foo``, ``«my thm»``; universe parameters dropped), or ``None`` when no
+    ``theorem``/``lemma`` with a readable name is found (an ``example``, say).
+
+    The proof completes the statement's last declaration, so the last ``theorem``/``lemma``
+    outside comments and strings is the one; modifiers, attributes and ``open ... in`` before it
+    do not matter.
+    """
+    matches = list(_DECLARED_NAME.finditer(_without_comments_and_strings(statement)))
+    return matches[-1].group(1) if matches else None
+
+
+_DEPENDS = re.compile(r"'(?P<name>.+)' depends on axioms: \[(?P<axioms>.*)\]", re.DOTALL)
+_NO_AXIOMS = re.compile(r"'(?P<name>.+)' does not depend on any axioms", re.DOTALL)
+
+
+def parse_axioms(text: str) -> tuple[str, frozenset[str]] | None:
+    """The constant and its axioms from the text of ``#print axioms``'s info message
+    (``'foo' depends on axioms: [propext, Quot.sound]``, possibly wrapped over lines, or
+    ``'foo' does not depend on any axioms``), or ``None`` if the text is neither."""
+    text = text.strip()
+    if (match := _NO_AXIOMS.fullmatch(text)) is not None:
+        return match.group("name"), frozenset()
+    if (match := _DEPENDS.fullmatch(text)) is not None:
+        axioms = frozenset(a.strip() for a in match.group("axioms").split(","))
+        return match.group("name"), axioms
+    return None
+
+
+def _names_match(printed: str, written: str) -> bool:
+    """``#print axioms`` prints the full name: the written one, possibly under the namespace
+    the header opened (or a private prefix)."""
+    written = written.removeprefix("_root_.")
+    return printed == written or printed.endswith("." + written)
+
+
 def statement_with_proof(statement: str, tactics: Sequence[str]) -> str:
     """The statement followed by the tactic proof, one tactic per (indented) line."""
     body = "\n".join(textwrap.indent(tactic, "  ") for tactic in tactics)
@@ -168,17 +298,33 @@ def _opening(statement: str) -> str:
     return text + " := by"
 
 
+_OOM_SIGNS = ("out of memory", "std::bad_alloc", "cannot allocate memory")
+
+
 def _describe(exc: BaseException) -> str:
     text = str(exc)
-    if isinstance(exc, MemoryError) or "out of memory" in text.lower():
+    if isinstance(exc, MemoryError) or any(sign in text.lower() for sign in _OOM_SIGNS):
         return ("the Lean REPL ran out of memory (OOM): raise memory_limit_mb or run fewer "
                 "processes at once")
+    if isinstance(exc, _LostStates):
+        return f"the REPL process no longer holds this session's proof states ({text})"
     text = text if len(text) <= 600 else text[:600] + " ..."
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class _Unrebuildable(Exception):
     """Replaying a state's path on a restarted REPL did not give that state back."""
+
+
+class _LostStates(Exception):
+    """The REPL answered "Unknown proof state.": the process no longer holds the states this
+    session made there (a server that restarted itself), so it is restarted and they are
+    replayed, as after a crash."""
+
+
+def _lost_states(response: Any, li: Any) -> bool:
+    return isinstance(response, li.LeanError) and response.message.startswith(
+        ("Unknown proof state", "Unknown environment"))
 
 
 class _ReplProcess:
@@ -214,23 +360,26 @@ class _ReplProcess:
             except Exception:  # already gone
                 logger.debug("killing REPL process %d failed", self.index, exc_info=True)
 
-    def header_env(self, header: str) -> int | None:
+    def header_env(self, header: str, name: str = "") -> int | None:
         """The environment made by ``header`` on this process (run once per process)."""
         if not header.strip():
             return None
         if header not in self.envs:
             li = import_lean_interact()
             response = self.server.run(li.Command(cmd=header), timeout=self.command_timeout_s)
+            where = f" (opening {name})" if name else ""
             if isinstance(response, li.LeanError):
-                raise EnvironmentInitError(f"the REPL rejected the header: {response.message}")
+                raise EnvironmentInitError(f"the REPL rejected the header{where}: "
+                                           f"{response.message}")
             errors = _errors(response)
             if errors:
-                raise EnvironmentInitError(f"the header does not compile: {errors[0]}")
+                raise EnvironmentInitError(f"the header does not compile{where}: {errors[0]}")
             self.envs[header] = response.env
         return self.envs[header]
 
-    def kill_now(self) -> None:
-        """Called from the event loop thread: kill the OS process under a running call.
+    def kill_now(self) -> bool:
+        """Called from the event loop thread: kill the OS process under a running call; False
+        if there was none.
 
         Only the process is killed (by pid, through psutil, which lean-interact depends on);
         the ``LeanServer`` object is left to the worker thread, which sees the broken pipe.
@@ -238,7 +387,7 @@ class _ReplProcess:
         # lean-interact offers no public pid; its Popen is ``_proc``.
         pid = getattr(getattr(self.server, "_proc", None), "pid", None)
         if not isinstance(pid, int):
-            return
+            return False
         import psutil
 
         try:
@@ -248,6 +397,7 @@ class _ReplProcess:
             process.kill()
         except psutil.NoSuchProcess:
             pass
+        return True
 
 
 def _errors(response: Any) -> list[str]:
@@ -261,8 +411,20 @@ class _Pool:
         self.processes = processes
         self._idle = list(reversed(processes))
         self._waiters: deque[asyncio.Future[_ReplProcess]] = deque()
+        self._closed = False
+
+    def close(self) -> None:
+        """Fail every waiter (and later acquire): no process will be leased again."""
+        self._closed = True
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(EnvironmentInitError(
+                    "the LeanReplEnvironment was closed while waiting for a REPL process"))
 
     async def acquire(self) -> _ReplProcess:
+        if self._closed:
+            raise EnvironmentInitError("the LeanReplEnvironment is closed")
         if self._idle:
             return self._idle.pop()
         waiter: asyncio.Future[_ReplProcess] = asyncio.get_running_loop().create_future()
@@ -275,7 +437,7 @@ class _Pool:
             raise
 
     def release(self, process: _ReplProcess) -> None:
-        while self._waiters:
+        while self._waiters and not self._closed:
             waiter = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_result(process)
@@ -293,6 +455,21 @@ def _positive(name: str, value: Any, *, integer: bool = False, optional: bool = 
                           f"{' or None' if optional else ''}, got {value!r}")
 
 
+def _axiom_names(value: Any) -> frozenset[str]:
+    # a bare string would be taken for its characters
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise ConfigError(f"LeanReplEnvironment.allowed_axioms must be a set of axiom names, "
+                          f"got {value!r}")
+    names = frozenset(value)
+    bad = sorted(repr(n) for n in names if not isinstance(n, str) or not n.strip())
+    if bad:
+        raise ConfigError(f"LeanReplEnvironment.allowed_axioms holds non-names: {', '.join(bad)}")
+    if "sorryAx" in names:
+        raise ConfigError("LeanReplEnvironment.allowed_axioms must not hold sorryAx: a proof "
+                          "that uses sorry is never a proof")
+    return names
+
+
 class LeanReplEnvironment:
     """Opens REPL sessions on a pool of Lean REPL processes (see the module docstring).
 
@@ -306,13 +483,18 @@ class LeanReplEnvironment:
     - ``theorems_per_process``: restart a process after this many theorems, since the REPL
       keeps every proof state it made (``None``: never).
     - ``server_factory``: a :data:`ServerFactory` to use instead of the default.
+    - ``allowed_axioms``: the axioms a proof may depend on for ``verify`` to accept it
+      (``#print axioms``); by default :data:`STANDARD_AXIOMS`. To count ``native_decide``
+      proofs, add ``"Lean.ofReduceBool"`` (and ``"Lean.trustCompiler"`` on recent Lean).
+      ``sorryAx`` is never allowed.
     """
 
     def __init__(self, project_dir: str | Path | None = None, *, lean_version: str | None = None,
                  repl_config: Any = None, num_processes: int = 1, tactic_timeout_s: float = 60.0,
                  command_timeout_s: float = 600.0, memory_limit_mb: int | None = None,
                  max_restarts: int = 5, theorems_per_process: int | None = 16,
-                 server_factory: ServerFactory | None = None) -> None:
+                 server_factory: ServerFactory | None = None,
+                 allowed_axioms: Iterable[str] = STANDARD_AXIOMS) -> None:
         _positive("num_processes", num_processes, integer=True)
         _positive("tactic_timeout_s", tactic_timeout_s)
         _positive("command_timeout_s", command_timeout_s)
@@ -322,6 +504,7 @@ class LeanReplEnvironment:
                 or max_restarts < 0:
             raise ConfigError(f"LeanReplEnvironment.max_restarts must be an integer >= 0, "
                               f"got {max_restarts!r}")
+        self.allowed_axioms: frozenset[str] = _axiom_names(allowed_axioms)
         self.tactic_timeout_s = float(tactic_timeout_s)
         self.command_timeout_s = float(command_timeout_s)
         self.max_restarts = max_restarts
@@ -349,9 +532,15 @@ class LeanReplEnvironment:
         if not isinstance(header, str):
             raise EnvironmentInitError(f"theorem {theorem.name!r}: its header is not a string")
         process = await self._pool.acquire()
+        if self._closed:  # closed while this open waited for the process
+            self._pool.release(process)
+            raise EnvironmentInitError("the LeanReplEnvironment is closed")
         session = LeanReplSession(self, process, theorem, header, statement)
         try:
             await session.start()
+            if self._closed:  # closed while the theorem was being opened
+                raise EnvironmentInitError("the LeanReplEnvironment was closed while "
+                                           f"{theorem.name} was being opened")
         except BaseException:
             await session.close()
             raise
@@ -362,6 +551,7 @@ class LeanReplEnvironment:
         if self._closed:
             return
         self._closed = True
+        self._pool.close()  # opens waiting for a process fail now instead of waiting forever
         for session in list(self._sessions):
             await session.close()
         for process in self._pool.processes:
@@ -393,7 +583,7 @@ class LeanReplSession(SessionBase):
         self._process = process
         self._header = header
         self._statement = statement
-        self._ids: dict[TacticPath, int] = {}
+        self._ids: dict[TacticPath, tuple[int, str]] = {}  # path -> (REPL proofState, key)
         self._generation = -1
         self._root: ProofState | None = None
         self._closed = False
@@ -408,18 +598,23 @@ class LeanReplSession(SessionBase):
     # ---- the protocol ---------------------------------------------------------------------
     async def start(self) -> None:
         """Start the process if needed, run the header once, and open the theorem."""
-        self._root = await self._process.worker.call(self._start_sync)
+        try:
+            self._root = await self._process.worker.call(self._start_sync)
+        except WorkerClosedError as exc:
+            raise EnvironmentInitError(f"the LeanReplEnvironment was closed while "
+                                       f"{self.theorem.name} was being opened") from exc
 
     async def apply(self, state: ProofState, tactic: str) -> Outcome:
         path = _path_of(state)
         self._check_open()
-        return await self._process.worker.call(lambda: self._apply_sync(path, state.key, tactic))
+        return await self._call(lambda: self._apply_sync(path, state.key, tactic))
 
     async def verify(self, tactics: Sequence[str]) -> bool:
-        """Compile header + statement + proof as one command; True if no error and no sorry."""
+        """Compile header + statement + proof as one command; True if no error and no sorry,
+        and ``#print axioms`` then names only ``allowed_axioms`` (see the module docstring)."""
         self._check_open()
         proof = list(tactics)
-        return await self._process.worker.call(lambda: self._verify_sync(proof))
+        return await self._call(lambda: self._verify_sync(proof))
 
     async def close(self) -> None:
         if self._closed:
@@ -429,8 +624,17 @@ class LeanReplSession(SessionBase):
         worker.interrupt_running()
         try:
             await worker.call(self._release_sync)
+        except WorkerClosedError:  # the environment closed the process already
+            pass
         finally:
             self._env._released(self, self._process)
+
+    async def _call(self, fn: Callable[[], T]) -> T:
+        try:
+            return await self._process.worker.call(fn)
+        except WorkerClosedError as exc:  # the environment was closed under this session
+            raise EnvironmentCrashError(f"the REPL session of {self.theorem.name} is closed "
+                                        "(its environment was closed)") from exc
 
     def _check_open(self) -> None:
         if self._closed:
@@ -454,11 +658,16 @@ class LeanReplSession(SessionBase):
     def _open_theorem(self) -> str:
         """Open the statement on the current process; returns the root goal."""
         li, process = self._li, self._process
-        process.ensure_started()
-        env = process.header_env(self._header)
-        response = process.server.run(li.Command(cmd=statement_with_sorry(self._statement),
-                                                 env=env), timeout=process.command_timeout_s)
         name = self.theorem.name
+        process.ensure_started()
+        for attempt in range(2):
+            env = process.header_env(self._header, name)
+            response = process.server.run(li.Command(cmd=statement_with_sorry(self._statement),
+                                                     env=env), timeout=process.command_timeout_s)
+            if attempt == 0 and env is not None and _lost_states(response, li):
+                process.envs.pop(self._header, None)  # the server restarted itself: run it again
+                continue
+            break
         if isinstance(response, li.LeanError):
             raise EnvironmentInitError(f"the REPL rejected the statement of {name}: "
                                        f"{response.message}")
@@ -470,26 +679,34 @@ class LeanReplSession(SessionBase):
         if len(sorries) != 1:
             raise EnvironmentInitError(f"the statement of {name} must leave exactly one goal "
                                        f"(its `sorry`), found {len(sorries)}")
-        self._ids = {(): sorries[0].proof_state}
-        self._generation = process.generation
         goal: str = sorries[0].goal
+        self._ids = {(): (sorries[0].proof_state, ProofState((goal,)).key)}
+        self._generation = process.generation
         return goal
 
     def _apply_sync(self, path: TacticPath, key: str, tactic: str) -> Outcome:
         self._check_open()
         if not tactic.strip():
             return TacticError("empty tactic")
-        if self._process.worker.consume_interrupt():
+        worker = self._process.worker
+        if worker.consume_interrupt():
             self._process.discard()
-        base = self._state_for(path, key)
+        # A restart (the header's imports, then the replay) may outlast the caller's timeout:
+        # a cancellation then lets it finish rather than killing it to start it over.
+        with worker.shielded():
+            base = self._state_for(path, key)
         if not isinstance(base, int):
             return base
+        if worker.cancelled():
+            return _ABANDONED
         try:
             response = self._process.server.run(
                 self._li.ProofStep(proof_state=base, tactic=tactic),
                 timeout=self._env.tactic_timeout_s)
         except Exception as exc:
             return self._failed(exc, f"on tactic {tactic!r}")
+        if _lost_states(response, self._li):
+            return self._failed(_LostStates(response.message), f"on tactic {tactic!r}")
         return self._outcome(response, (*path, tactic))
 
     def _outcome(self, response: Any, path: TacticPath) -> Outcome:
@@ -506,8 +723,9 @@ class LeanReplSession(SessionBase):
                 return Proved()
             return TacticError(f"no goals remain but the REPL does not accept the proof: "
                                f"{response.proof_status}")
-        self._ids[path] = response.proof_state
-        return StateReached(ProofState(tuple(response.goals), handle=path))
+        state = ProofState(tuple(response.goals), handle=path)
+        self._ids[path] = (response.proof_state, state.key)
+        return StateReached(state)
 
     def _state_for(self, path: TacticPath, key: str) -> int | Outcome:
         while True:
@@ -516,9 +734,12 @@ class LeanReplSession(SessionBase):
             except _Unrebuildable as exc:
                 logger.warning("%s: %s", self.theorem.name, exc)
                 return TacticError(str(exc))
-            except ProverError:
-                raise
             except Exception as exc:
+                # EnvironmentInitError: the restarted process did not start or open the theorem
+                # (LeanServerFactory wraps a failed start so); counted like a crash, so that it
+                # is retried, boundedly. Other ProverErrors end the session.
+                if isinstance(exc, ProverError) and not isinstance(exc, EnvironmentInitError):
+                    raise
                 outcome = self._failed(exc, f"while restarting the REPL and replaying "
                                             f"{len(path)} tactics", replaying=True)
                 if outcome is _CANCELLED:
@@ -533,25 +754,26 @@ class LeanReplSession(SessionBase):
             if self._root is not None and (goal,) != self._root.goals:
                 raise EnvironmentCrashError(
                     f"the restarted REPL opens {self.theorem.name} at another goal")
-        found = self._ids.get(path)
-        if found is not None:
-            return found
         known = len(path)
         while path[:known] not in self._ids:
             known -= 1
-        outcome: Outcome | None = None
         for index in range(known, len(path)):
             response = process.server.run(
-                self._li.ProofStep(proof_state=self._ids[path[:index]], tactic=path[index]),
+                self._li.ProofStep(proof_state=self._ids[path[:index]][0], tactic=path[index]),
                 timeout=self._env.tactic_timeout_s)
+            if _lost_states(response, self._li):
+                raise _LostStates(response.message)
             outcome = self._outcome(response, path[:index + 1])
             if not isinstance(outcome, StateReached):
                 raise _Unrebuildable(
                     f"replaying tactic {index + 1} of {len(path)} ({path[index]!r}) after a "
                     f"restart gave {outcome}, not the state the search holds")
-        if not isinstance(outcome, StateReached) or outcome.state.key != key:
-            raise _Unrebuildable("replaying the path after a restart reached a different state")
-        return self._ids[path]
+        proof_state, reached = self._ids[path]
+        if reached != key:
+            raise _Unrebuildable("the tactic path of this state leads elsewhere in this session "
+                                 "(replaying it after a restart reached a different state, or "
+                                 "the state was handed out by another session)")
+        return proof_state
 
     def _failed(self, exc: Exception, context: str, *, replaying: bool = False) -> Outcome:
         """Discard the process after ``exc`` and say what the caller reports (see leandojo)."""
@@ -575,14 +797,50 @@ class LeanReplSession(SessionBase):
                            "will be restarted")
 
     def _verify_sync(self, tactics: list[str]) -> bool:
-        li, process = self._li, self._process
+        li, process, name = self._li, self._process, self.theorem.name
         if process.worker.consume_interrupt():
             process.discard()
-        code = self._header + statement_with_proof(self._statement, tactics)
+        escape = proof_escape(tactics)
+        if escape is not None:
+            logger.warning("%s: verify refused the proof: it holds %r outside a comment, which "
+                           "gives up on the proof or leaves it for the top level", name, escape)
+            return False
+        declared = declared_theorem_name(self._statement)
+        if declared is None:
+            # without a name there is no `#print axioms`: refuse rather than accept unchecked
+            logger.warning("%s: verify refused the proof: the formal statement declares no "
+                           "theorem or lemma whose name could be read, so its axioms cannot be "
+                           "checked", name)
+            return False
+        code = with_header(self._header, statement_with_proof(self._statement, tactics))
+        response = self._verify_request(li.Command(cmd=code))
+        if isinstance(response, li.LeanError):
+            logger.warning("%s: verify: %s", name, response.message)
+            return False
+        # lean_code_is_valid matches the sorry warning's exact text; any wording of it counts.
+        sorry_warned = any("declaration uses" in m.data and "sorry" in m.data
+                           for m in response.messages)
+        accepted = (bool(response.lean_code_is_valid(allow_sorry=False))
+                    and not response.sorries and not sorry_warned)
+        if not accepted:
+            logger.warning("%s: verify rejected the proof: %s", name,
+                           [m.data for m in response.messages])
+            return False
+        # A command of its own, in the environment the proof made: messages the proof itself
+        # printed (a logInfo in a tactic) cannot pass for its answer.
+        answer = self._verify_request(li.Command(cmd=f"#print axioms {declared}",
+                                                 env=response.env))
+        problem = self._axioms_problem(answer, declared)
+        if problem is not None:
+            logger.warning("%s: verify rejected the proof: %s", name, problem)
+            return False
+        return True
+
+    def _verify_request(self, request: Any) -> Any:
+        process = self._process
         try:
             process.ensure_started()
-            response = process.server.run(li.Command(cmd=code),
-                                          timeout=process.command_timeout_s)
+            return process.server.run(request, timeout=process.command_timeout_s)
         except ProverError:
             raise
         except Exception as exc:
@@ -590,14 +848,29 @@ class LeanReplSession(SessionBase):
             process.discard()
             raise EnvironmentCrashError(f"the Lean REPL failed while verifying the proof of "
                                         f"{self.theorem.name}: {_describe(exc)}") from exc
-        if isinstance(response, li.LeanError):
-            logger.warning("%s: verify: %s", self.theorem.name, response.message)
-            return False
-        accepted = bool(response.lean_code_is_valid(allow_sorry=False)) and not response.sorries
-        if not accepted:
-            logger.warning("%s: verify rejected the proof: %s", self.theorem.name,
-                           [m.data for m in response.messages])
-        return accepted
+
+    def _axioms_problem(self, response: Any, declared: str) -> str | None:
+        """Why the answer to ``#print axioms declared`` does not let the proof count, or
+        ``None`` when it names only allowed axioms."""
+        if isinstance(response, self._li.LeanError):
+            return f"`#print axioms {declared}` failed: {response.message}"
+        errors = _errors(response)
+        if errors:
+            return f"`#print axioms {declared}` failed: {errors[0]}"
+        parsed = [p for m in response.messages if m.severity == "info"
+                  and (p := parse_axioms(m.data)) is not None]
+        if len(parsed) != 1:
+            return (f"the answer to `#print axioms {declared}` could not be read (expected one "
+                    f"\"depends on axioms\" message): {[m.data for m in response.messages]}")
+        printed, axioms = parsed[0]
+        if not _names_match(printed, declared):
+            return f"`#print axioms {declared}` answered for another constant, {printed!r}"
+        extra = axioms - self._env.allowed_axioms
+        if extra:
+            return (f"the proof depends on axioms beyond allowed_axioms: "
+                    f"{', '.join(sorted(extra))} (allowed: "
+                    f"{', '.join(sorted(self._env.allowed_axioms)) or 'none'})")
+        return None
 
     def _release_sync(self) -> None:
         process = self._process
@@ -612,6 +885,8 @@ class LeanReplSession(SessionBase):
 
 _CANCELLED = TacticTimeout("cancelled while Lean was running it; the REPL process was killed "
                            "and will be restarted")
+_ABANDONED = TacticTimeout("cancelled while the REPL process was being restarted; the tactic "
+                           "was not run")
 
 
 def _path_of(state: ProofState) -> TacticPath:
@@ -623,13 +898,18 @@ def _path_of(state: ProofState) -> TacticPath:
 
 
 __all__ = [
+    "STANDARD_AXIOMS",
     "LeanReplEnvironment",
     "LeanReplSession",
     "LeanServerFactory",
     "ReplServer",
     "ServerFactory",
     "TacticPath",
+    "declared_theorem_name",
     "import_lean_interact",
+    "parse_axioms",
+    "proof_escape",
     "statement_with_proof",
     "statement_with_sorry",
+    "with_header",
 ]
