@@ -200,7 +200,14 @@ def coq_suite_from(theorems: list[Theorem], name: str, args: argparse.Namespace)
         if args.knn_steps is None:
             raise ConfigError("--generator knn on coq-stdlib needs --knn-steps (Coq step "
                               "records, e.g. from `seg-prover coq extract`)")
-        knn = _knn_from(None, args.knn_steps)
+        if (Path(args.knn_steps) / "files").is_dir():
+            # a `seg-prover coq extract` directory: index only the suite's index files, so no
+            # held-out lemma's human proof is in the index
+            from benchmarks.coq_suite import index_records
+
+            knn = _knn_from(index_records(args.knn_steps), None)
+        else:
+            knn = _knn_from(None, args.knn_steps)
 
         def generator_for(theorem: Theorem) -> TacticGenerator:
             return knn.excluding({theorem.name})
@@ -361,7 +368,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "TRACE.jsonl")
     parser.add_argument("--generator", choices=("oracle", "knn", "fixed"), default=None,
                         help="default: oracle on replay suites, fixed on coq-stdlib")
-    parser.add_argument("--knn-steps", default=None, help="step records for the k-NN index")
+    parser.add_argument("--knn-steps", default=None,
+                        help="step records for the k-NN index, or a 'seg-prover coq extract' "
+                             "directory (its index split)")
     parser.add_argument("--tactics", default=None, help="tactic list for --generator fixed")
     parser.add_argument("--oracle-p", type=float, default=0.5)
     parser.add_argument("--oracle-miss", type=float, default=0.1)
