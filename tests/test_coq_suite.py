@@ -108,3 +108,26 @@ def test_demo_falls_back_to_replay_without_coq(monkeypatch: pytest.MonkeyPatch,
 def test_demo_replay_flag(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--replay"]) == 0
     assert "recorded Lean trace" in capsys.readouterr().out
+
+
+async def test_coq_index_generator_spec_leaves_the_test_files_out(tmp_path: Path) -> None:
+    from benchmarks.specs import absolutize_spec, make_generator
+    from prover.traces import TraceRecord, write_trace
+
+    data = load_manifest()
+    index_rel, test_rel = data["index_files"][0], data["test_files"][0]
+    files = tmp_path / "extract" / "files"
+    files.mkdir(parents=True)
+    state = "n : nat\n⊢ n + 0 = n"
+    for rel, tactic in ((index_rel, "index_tactic."), (test_rel, "held_out_tactic.")):
+        stem = rel.replace("/", "__").removesuffix(".v")
+        write_trace([TraceRecord(f"lemma_of_{stem}", state, None, "state", (state,)),
+                     TraceRecord(f"lemma_of_{stem}", state, tactic, "proved", ())],
+                    files / f"{stem}.traces.jsonl")
+    spec = absolutize_spec(f"coq-index:{tmp_path / 'extract'}")
+    assert spec == f"coq-index:{(tmp_path / 'extract').resolve()}"
+    generator = make_generator(spec)
+    tactics = [c.tactic for c in await generator.propose(ProofState((state,)), 8)]
+    assert tactics == ["index_tactic."]
+    with pytest.raises(ConfigError, match="not a 'seg-prover coq extract' output"):
+        make_generator(f"coq-index:{tmp_path}")
