@@ -6,18 +6,24 @@ import asyncio
 import os
 import shutil
 import signal
+import subprocess
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
+from prover.backends import coq_process
 from prover.backends.coq import (
     CoqConfig,
     CoqEnvironment,
+    CoqHandle,
     CoqSession,
     parse_assumptions,
     stdlib_theories,
+    verify_proof,
 )
+from prover.backends.coq_process import CoqHung, CoqProcess
 from prover.backends.coq_sources import extract_lemmas
 from prover.config import SearchConfig
 from prover.errors import ConfigError, EnvironmentCrashError, EnvironmentInitError
@@ -208,12 +214,14 @@ async def test_verify_accepts_a_proof_and_rejects_unsound_ones(env: CoqEnvironme
         assert not await session.verify([*good[:-1], "Admitted."])
         assert not await session.verify(["Axiom cheat : False.", "elim cheat."])
         assert not await session.verify(["intros n. split; [auto with arith | exact I]."])
-        # exact_no_check closes the goal in the session, but the kernel rejects it at Qed.
+        # exact_no_check closes the goal in the proof engine, but the kernel rejects it at Qed:
+        # the session checks Qed before it reports Proved, and so does verify.
         forged = ["intros n.", "split.", "-", "exact_no_check I.", "-", "exact I."]
-        outcome: Outcome = session.root and StateReached(session.root)
-        for tactic in forged:
+        outcome: Outcome = StateReached(session.root)
+        for tactic in forged[:-1]:
             outcome = await session.apply(state(outcome), tactic)
-        assert isinstance(outcome, Proved)
+        outcome = await session.apply(state(outcome), forged[-1])
+        assert isinstance(outcome, TacticError) and "Qed" in outcome.message, outcome
         assert not await session.verify(forged)
 
 
@@ -373,3 +381,212 @@ def test_config_validation() -> None:
     with pytest.raises(ConfigError):
         CoqConfig(args="-R x Y")  # type: ignore[arg-type]
     assert CoqConfig(tactic_timeout_s=2.5).coq_timeout == 3
+
+
+# ---- hardening: soundness ----------------------------------------------------------------
+
+
+async def test_proved_needs_the_kernel_to_accept_the_proof(env: CoqEnvironment) -> None:
+    # Each of these leaves no goal in the proof engine; only Qed (the kernel) rejects them.
+    theorem = Theorem("kern", "Lemma kern : nat -> False.", {"prelude": ""})
+    forged = [["intro n", "exact_no_check I"], ["fix IH 1", "intro n", "apply IH", "exact n"],
+              ["intro n", "change_no_check (n = n)", "reflexivity"]]
+    async with await env.open(theorem) as session:
+        for tactics in forged:
+            current = session.root
+            for tactic in tactics[:-1]:
+                current = state(await session.apply(current, tactic))
+            outcome = await session.apply(current, tactics[-1])
+            assert isinstance(outcome, TacticError) and "Qed" in outcome.message, tactics
+            assert not await session.verify(tactics)
+        # The session is unharmed by the Qed it tried (and took back).
+        assert state(await session.apply(session.root, "intro n.")).goals == ("n : nat\n⊢ False",)
+
+
+UNGUARDED = ("Unset Guard Checking. Fixpoint f (n : nat) : False := f n. Set Guard Checking. "
+             "Goal False. exact (f 0). Qed.")
+
+
+async def test_proofs_relying_on_unsafe_definitions_are_not_proved(env: CoqEnvironment) -> None:
+    # Coq 8.16 lists a definition made without guard checking under "Axioms:" as
+    # "f is assumed to be guarded." (no colon): it must not pass for a clean proof.
+    theorem = Theorem("unsafe", "Goal 1 = 2.", {"prelude": UNGUARDED})
+    async with await env.open(theorem) as session:
+        outcome = await session.apply(session.root, "destruct (f 0).")
+        assert isinstance(outcome, TacticError) and "guarded" in outcome.message
+        assert not await session.verify(["destruct (f 0)."])
+
+
+async def test_verify_judges_the_proof_it_saved_not_an_older_namesake(
+        env: CoqEnvironment) -> None:
+    # The prelude's Goal is Unnamed_thm and relies on the unguarded f; this Goal is
+    # Unnamed_thm0 and clean. A unicode lemma name is a name too.
+    theorem = Theorem("second_goal", "Goal True.", {"prelude": UNGUARDED})
+    async with await env.open(theorem) as session:
+        assert isinstance(await session.apply(session.root, "exact I."), Proved)
+        verdict = await verify_proof(env.config, session.document, ["exact I."])
+        assert verdict.ok, verdict
+    unicode = Theorem("αβ", "Lemma αβ_γ : True.", {"prelude": ""})
+    async with await env.open(unicode) as session:
+        assert await session.verify(["exact I."])
+        assert not await session.verify("exact I.")  # a str is a Sequence[str] too
+
+
+def test_parse_assumptions_of_coq_8_16_unsafe_entries() -> None:
+    assert parse_assumptions("Axioms:\nf is assumed to be guarded.") == (
+        [], ["f is assumed to be guarded."])
+    assert parse_assumptions("Axioms:\nV relies on an unsafe hierarchy.\ncheat : False")[1] == [
+        "V relies on an unsafe hierarchy."]
+    assert parse_assumptions("Axioms:\nI is assumed to be positive.")[1] != []
+    assert parse_assumptions("Theory:\nSet is impredicative")[1] == ["Theory:"]
+    assert parse_assumptions("Axioms:\na_very_long_axiom_name\n  : False") == (
+        ["a_very_long_axiom_name"], [])
+    assert parse_assumptions("Fetching opaque proofs from disk")[1] != []
+
+
+async def test_multi_sentence_statements_are_refused(env: CoqEnvironment) -> None:
+    with pytest.raises(EnvironmentInitError, match="one sentence"):
+        await env.open(Theorem("t", "Lemma t : True. Admitted. Goal True.", {"prelude": ""}))
+    with pytest.raises(EnvironmentInitError, match="coq_args"):
+        await env.open(Theorem("t", "Lemma t : True.", {"prelude": "", "coq_args": "-R x Y"}))
+    opened = Theorem("t", "Lemma t : True /\\ True.\nProof with auto.", {"prelude": ""})
+    async with await env.open(opened) as session:
+        assert isinstance(await session.apply(session.root, "split..."), Proved)
+
+
+async def test_states_of_other_environments_and_forged_paths_are_refused(
+        env: CoqEnvironment) -> None:
+    other = CoqEnvironment(tactic_timeout_s=1, grace_s=3)
+    try:
+        async with await other.open(Theorem("a", "Lemma a : True.", {"prelude": ""})) as first, \
+                await env.open(Theorem("b", "Lemma b : False.", {"prelude": ""})) as second:
+            # Session ids are unique across environments: `first.root` is not `second`'s.
+            outcome = await second.apply(first.root, "exact I.")
+            assert isinstance(outcome, TacticError) and "session" in outcome.message
+            handle = second.root.handle
+            assert isinstance(handle, CoqHandle)
+            for path in (("Timeout 1 Qed.",), ("admit.",), ("intros. exact I.",)):
+                forged = ProofState(("x",), key="x", handle=CoqHandle(handle.owner, path))
+                outcome = await second.apply(forged, "idtac.")
+                assert isinstance(outcome, TacticError) and "path" in outcome.message, path
+            assert isinstance(await second.apply(None, "idtac."), TacticError)  # type: ignore
+            assert isinstance(await second.apply(second.root, None), TacticError)  # type: ignore
+    finally:
+        await other.close()
+
+
+# ---- hardening: robustness ---------------------------------------------------------------
+
+
+async def test_control_characters_in_coq_output_do_not_break_the_session(
+        env: CoqEnvironment) -> None:
+    # The prelude is not checked; Coq copies the \x01 into its XML reply as it is.
+    theorem = Theorem("ctl", "Lemma ctl : True.", {"prelude": 'Ltac t := idtac "<\x01\x0c>".'})
+    async with await env.open(theorem) as session:
+        assert state(await session.apply(session.root, "t.")).goals == ("⊢ True",)
+        refused = await session.apply(session.root, 'idtac "\x00".')
+        assert isinstance(refused, TacticError) and refused.message.startswith("refused")
+        assert isinstance(await session.apply(session.root, "exact I."), Proved)
+        assert session.restarts == 0
+
+
+async def test_huge_output_is_read_in_linear_time_with_bounded_feedback(
+        env: CoqEnvironment, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(coq_process, "MAX_FEEDBACK_BYTES", 1 << 16)
+    async with await env.open(CONJ) as session:
+        began = time.monotonic()
+        chatty = f'do 1500 idtac "{"x" * 1000}".'  # about 2 MB of feedback messages
+        assert state(await session.apply(session.root, chatty)).goals == session.root.goals
+        assert time.monotonic() - began < 1.5
+        assert session._proc is not None and len(session._proc._buffer) < 1 << 16
+        assert state(await session.apply(session.root, "intros n.")).num_goals == 1
+
+
+async def test_a_stopped_process_is_killed_after_the_reply_deadline() -> None:
+    env = CoqEnvironment(tactic_timeout_s=0.5, grace_s=0.3)
+    try:
+        theorem = Theorem("stop", "Lemma stop : True /\\ True.", {"prelude": ""})
+        async with await env.open(theorem) as session:
+            state(await session.apply(session.root, "split."))
+            pid = session.pid
+            assert pid is not None
+            os.kill(pid, signal.SIGSTOP)  # alive but silent: only the deadline can tell
+            began = time.monotonic()
+            outcome = await session.apply(session.root, "exact I.")  # rewinds first: bounded too
+            assert isinstance(outcome, TacticTimeout)
+            assert time.monotonic() - began < 1.3 + 0.4
+            assert state(await session.apply(session.root, "split.")).num_goals == 2
+    finally:
+        await env.close()
+
+
+async def test_closing_a_session_fails_its_running_apply_with_a_prover_error(
+        env: CoqEnvironment) -> None:
+    session = await env.open(CONJ)
+    running = asyncio.ensure_future(session.apply(session.root, LOOP))
+    await asyncio.sleep(0.2)
+    await session.close()
+    with pytest.raises(EnvironmentCrashError, match="closed"):
+        await running
+
+
+def _live_members(pgid: int) -> list[int]:
+    """Processes of group ``pgid`` that are not zombies (Linux ``/proc``)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry.name))
+    return members
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+async def test_killing_coqidetop_kills_the_workers_it_started() -> None:
+    # `par:` (refused for candidates) starts tactic workers that ignore Timeout; a killed
+    # coqidetop must not leave them running as orphans.
+    proc = CoqProcess()
+    await proc.start()
+    assert proc.pid is not None
+    try:
+        with pytest.raises(CoqHung):
+            await proc.sync(["Goal True /\\ True.", "split.",
+                             "par: (repeat (assert True by trivial))."], 1.0)
+    finally:
+        await proc.close()
+    await asyncio.sleep(0.2)
+    assert _live_members(proc.pid) == []
+
+
+async def test_a_closed_environment_does_not_keep_released_processes() -> None:
+    env = CoqEnvironment(max_processes=1)
+    session = await env.open(CONJ)
+    proc = session._proc
+    await env.close()
+    await session.close()
+    assert proc is not None and not proc.alive
+
+
+async def test_coq_project_load_paths_are_used_for_library_files(tmp_path: Path) -> None:
+    theories = tmp_path / "theories"
+    theories.mkdir()
+    (theories / "Base.v").write_text("Definition double (n : nat) := n + n.\n")
+    (theories / "Use.v").write_text("Require Import MyLib.Base.\n"
+                                    "Lemma double_1 : double 1 = 2.\nProof. reflexivity. Qed.\n")
+    (tmp_path / "_CoqProject").write_text("# comment\n-R theories MyLib\ntheories/Base.v\n")
+    subprocess.run(["coqc", "-R", str(theories), "MyLib", str(theories / "Base.v")],
+                   check=True, capture_output=True, timeout=60)
+    env = CoqEnvironment(tactic_timeout_s=1)
+    try:
+        theorem = Theorem("double_1", "Lemma double_1 : double 1 = 2.",
+                          {"file": str(theories / "Use.v"), "index": 1})
+        async with await env.open(theorem) as session:
+            assert session.root.goals == ("⊢ double 1 = 2",)
+            assert isinstance(await session.apply(session.root, "reflexivity."), Proved)
+            assert await session.verify(["reflexivity."])
+    finally:
+        await env.close()

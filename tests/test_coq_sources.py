@@ -162,3 +162,51 @@ def test_extracted_theorem_locator_points_at_the_statement() -> None:
     theorem = lemma.theorem()
     assert theorem.locator == {"file": "X.v", "index": lemma.index}
     assert result.sentences[lemma.index].text == theorem.statement
+
+
+# ---- hardening: what must never reach Coq -----------------------------------------------
+
+
+@pytest.mark.parametrize("tactic", [
+    'idtac "\x00".', 'idtac "\x01\x1b".', "split\x00. exact I.", 'idtac "a\x0bb".',
+    'idtac "\ud800".', 'idtac "\x85".', 'idtac "\uffff".',
+])
+def test_check_tactic_refuses_characters_xml_cannot_carry(tactic: str) -> None:
+    # Coq echoes them back in replies no XML parser accepts (and a surrogate cannot be encoded).
+    with pytest.raises(ValueError, match="control character"):
+        check_tactic(tactic)
+
+
+def test_check_tactic_keeps_tabs_newlines_and_unicode() -> None:
+    assert check_tactic('idtac "é∀😀"\n\t') == 'idtac "é∀😀".'
+
+
+@pytest.mark.parametrize("tactic", ["exact I.(*c*)Defined.", "idtac.(* x *)Save foo."])
+def test_check_tactic_refuses_a_sentence_that_splits_once_its_comment_is_gone(
+        tactic: str) -> None:
+    # To Coq ``.(`` continues the sentence; with the comment replaced by a space it would end.
+    with pytest.raises(ValueError, match="one tactic sentence"):
+        check_tactic(tactic)
+
+
+@pytest.mark.parametrize("tactic", ["par: auto.", "par : exact I", "par:(repeat idtac)"])
+def test_check_tactic_refuses_the_par_selector(tactic: str) -> None:
+    # ``par:`` starts worker processes that Coq's Timeout does not stop.
+    with pytest.raises(ValueError, match="par"):
+        check_tactic(tactic)
+
+
+@pytest.mark.parametrize("tactic", [None, 3, b"auto."])
+def test_check_tactic_refuses_non_strings(tactic: object) -> None:
+    with pytest.raises(ValueError, match="string"):
+        check_tactic(tactic)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("tactic", [
+    "auto", "  intros n m.  ", "auto. (* Qed. *)", 'idtac "a. b".', "rewrite Nat.add_comm",
+    "auto...", "-", "2: {", "}", "exact (fun x => x.(f))", "Unshelve", "all: simpl",
+])
+def test_check_tactic_result_is_a_fixed_point(tactic: str) -> None:
+    # Sessions re-check a state's path before replaying it: a checked sentence must pass again.
+    sentence = check_tactic(tactic)
+    assert check_tactic(sentence) == sentence

@@ -8,19 +8,26 @@ tree: every :class:`ProofState` carries its tactic path from the root in its han
 before the new tactic, so a state stays valid after the search moved elsewhere.
 
 Safety: a candidate must be exactly one tactic sentence; vernacular (``Qed``, ``Admitted``,
-``Axiom``, ``Require``, ``Set``, ...), ``admit`` and ``give_up`` are refused before they reach
-Coq (:func:`~prover.backends.coq_sources.check_tactic`). Each tactic runs under
-``Timeout N``; a process that does not answer within ``N + grace_s`` is killed, and a dead
-process is restarted and the session's states rebuilt by replay (at most ``max_restarts`` times
-per session, then :class:`~prover.errors.EnvironmentCrashError`). ``verify`` checks a proof in
-a fresh process: it must close every goal, pass ``Qed``, and ``Print Assumptions`` must name no
-axiom that did not already exist before the statement.
+``Axiom``, ``Require``, ``Set``, ...), ``admit``, ``give_up`` and the ``par:`` selector are
+refused before they reach Coq (:func:`~prover.backends.coq_sources.check_tactic`), and so is a
+state whose handle belongs to another session (of any environment) or whose path is not made of
+such sentences. ``apply`` reports :class:`Proved` only when no goal is left (shelved goals
+count), the proof passes the kernel (it is saved, then taken back) and ``Print Assumptions``
+lists nothing unsafe (unguarded fixpoints, collapsed universes, ...). Each tactic runs under
+``Timeout N``; a process that does not answer within ``N + grace_s`` is killed with its process
+group (workers included), and a dead process is restarted and the session's states rebuilt by
+replay (at most ``max_restarts`` times per session, then
+:class:`~prover.errors.EnvironmentCrashError`). ``verify`` checks a proof in a fresh process:
+it must close every goal, be saved under :data:`VERIFY_NAME` (so that ``Print Assumptions``
+judges this very proof), and its assumptions must be safe and name no axiom that did not
+already exist before the statement.
 
 Theorem locators: ``{"file": path, "index": i}`` (a ``.v`` file and the index of the statement
 sentence, see :mod:`prover.backends.coq_sources`), ``{"stdlib_file": "Arith/PeanoNat.v",
 "index": i}`` (relative to ``$(coqc -where)/theories``), or ``{"prelude": "Require Import
-Arith."}`` with the statement in :attr:`Theorem.statement`. ``"coq_args"`` adds command-line
-flags (``-R dir Name``).
+Arith."}`` with the statement (one sentence, optionally followed by ``Proof.``) in
+:attr:`Theorem.statement`. ``"coq_args"`` adds command-line flags (``-R dir Name``); a file
+without them gets the load paths of the nearest ``_CoqProject`` above it.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import itertools
 import logging
 import math
 import re
+import shlex
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -40,7 +48,13 @@ from pathlib import Path
 from typing import Any
 
 from prover.backends import coq_xml as xml
-from prover.backends.coq_process import CoqDied, CoqHung, CoqProcess
+from prover.backends.coq_process import (
+    CoqBadReply,
+    CoqDied,
+    CoqHung,
+    CoqProcess,
+    SentenceFailed,
+)
 from prover.backends.coq_sources import (
     Sentence,
     check_tactic,
@@ -61,6 +75,10 @@ from prover.types import (
 )
 
 log = logging.getLogger(__name__)
+
+# Session ids are unique in the process, not per environment: a state of a session of one
+# environment must not pass for a state of another environment's session with the same number.
+_SESSION_IDS = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -135,6 +153,10 @@ def coq_available(executable: str = "coqidetop.opt") -> bool:
 # ---- documents -----------------------------------------------------------------------------
 
 
+_IDENT_START = re.compile(r"[^\W\d][\w']*")
+"""A Coq identifier at the start of a string (letters may be any Unicode letters)."""
+
+
 @dataclass(frozen=True)
 class CoqDocument:
     """What a session replays before its root state, and the flags it needs.
@@ -159,10 +181,18 @@ class CoqDocument:
         while words and words[0] in ("Local", "Global", "Polymorphic", "Monomorphic"):
             words = words[1:]
         if len(words) >= 2 and words[0] != "Goal":
-            m = re.match(r"[A-Za-z_][A-Za-z0-9_']*", words[1])
+            m = _IDENT_START.match(words[1])
             if m:
                 return m.group(0)
         return "Unnamed_thm"
+
+
+def _is_proof_opener(sentence: str) -> bool:
+    """``Proof.``, ``Proof with tac.`` or ``Proof using x.`` (not ``Proof term.``)."""
+    if head_word(sentence) != "Proof":
+        return False
+    words = sentence.rstrip(".").split()
+    return len(words) == 1 or words[1] in ("with", "using")
 
 
 def file_args(path: Path) -> tuple[str, ...]:
@@ -177,21 +207,61 @@ def file_args(path: Path) -> tuple[str, ...]:
     return args
 
 
+def project_args(path: Path) -> tuple[str, ...]:
+    """The load-path flags (``-R``, ``-Q``, ``-I``, ``-arg``) of the nearest ``_CoqProject``
+    above ``path``, with directories made absolute: a library's file names its own modules
+    (``Require Import MyLib.Base``), which only resolve under the project's bindings."""
+    for directory in path.resolve().parents:
+        project = directory / "_CoqProject"
+        if project.is_file():
+            try:
+                return _parse_coq_project(project.read_text(encoding="utf-8"), directory)
+            except (OSError, UnicodeDecodeError, ValueError) as exc:
+                raise EnvironmentInitError(f"cannot read {project}: {exc}") from exc
+    return ()
+
+
+def _parse_coq_project(text: str, root: Path) -> tuple[str, ...]:
+    words = shlex.split(text, comments=True)
+    args: list[str] = []
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word in ("-R", "-Q") and i + 2 < len(words):
+            args += [word, str((root / words[i + 1]).resolve()), words[i + 2]]
+            i += 3
+        elif word == "-I" and i + 1 < len(words):
+            args += [word, str((root / words[i + 1]).resolve())]
+            i += 2
+        elif word == "-arg" and i + 1 < len(words):
+            args += shlex.split(words[i + 1])
+            i += 2
+        else:  # file names and coq_makefile options
+            i += 1
+    return tuple(args)
+
+
 def _file_sentences(path: Path) -> list[Sentence]:
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
+        return split_sentences(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
         raise EnvironmentInitError(f"cannot read Coq file {path}: {exc}") from exc
-    return split_sentences(text)
+    except ValueError as exc:  # an unterminated comment or string
+        raise EnvironmentInitError(f"cannot split Coq file {path}: {exc}") from exc
 
 
 def document_for(theorem: Theorem, cache: dict[Path, list[Sentence]] | None = None
                  ) -> CoqDocument:
     """The sentences to replay for ``theorem`` (see the module docstring for locators)."""
     loc = theorem.locator
-    args = tuple(str(a) for a in loc.get("coq_args", ()))
-    if "file" in loc or "stdlib_file" in loc:
-        path = Path(loc["file"]) if "file" in loc else stdlib_theories() / loc["stdlib_file"]
+    raw_args = loc.get("coq_args") or ()
+    if isinstance(raw_args, str) or not isinstance(raw_args, (list, tuple)):
+        raise EnvironmentInitError(f"{theorem.name}: 'coq_args' must be a list of flags, "
+                                   f"got {raw_args!r}")
+    args = tuple(str(a) for a in raw_args)
+    if loc.get("file") or loc.get("stdlib_file"):
+        path = (Path(loc["file"]) if loc.get("file")
+                else stdlib_theories() / str(loc["stdlib_file"]))
         index = loc.get("index")
         if not isinstance(index, int) or isinstance(index, bool):
             raise EnvironmentInitError(f"{theorem.name}: locator needs an integer 'index'")
@@ -205,17 +275,26 @@ def document_for(theorem: Theorem, cache: dict[Path, list[Sentence]] | None = No
             raise EnvironmentInitError(f"{theorem.name}: sentence {index} is outside {path} "
                                        f"({len(sentences)} sentences)")
         end = index + 1
-        if end < len(sentences) and head_word(sentences[end].text) == "Proof":
-            words = sentences[end].text.rstrip(".").split()
-            if len(words) == 1 or words[1] in ("with", "using"):
-                end += 1
+        if end < len(sentences) and _is_proof_opener(sentences[end].text):
+            end += 1
+        if "coq_args" not in loc:
+            args = project_args(path)
         return CoqDocument(tuple(s.text for s in sentences[:end]), index,
                            (*file_args(path), *args))
     if "prelude" in loc or theorem.statement:
-        prelude = [s.text for s in split_sentences(str(loc.get("prelude", "")))]
-        statement = [s.text for s in split_sentences(theorem.statement)]
+        try:
+            prelude = [s.text for s in split_sentences(str(loc.get("prelude", "")))]
+            statement = [s.text for s in split_sentences(theorem.statement)]
+        except ValueError as exc:
+            raise EnvironmentInitError(f"{theorem.name}: {exc}") from exc
         if not statement:
             raise EnvironmentInitError(f"{theorem.name}: empty statement")
+        # The statement is one sentence (and maybe its ``Proof`` opener): anything after it
+        # would run as part of the document, e.g. ``Admitted.`` then a second statement.
+        if len(statement) > 2 or (len(statement) == 2 and not _is_proof_opener(statement[1])):
+            raise EnvironmentInitError(f"{theorem.name}: the statement must be one sentence "
+                                       f"(optionally followed by Proof.), got "
+                                       f"{len(statement)}: {theorem.statement[:200]!r}")
         if not statement[0].endswith("."):
             statement[0] += "."
         return CoqDocument(tuple(prelude + statement), len(prelude), args)
@@ -276,6 +355,36 @@ def make_state(goals: xml.Goals, owner: int, path: tuple[str, ...],
     return ProofState(texts, key=key, handle=CoqHandle(owner, path, markers))
 
 
+def _timed(sentence: str, seconds: int) -> str:
+    """``Timeout seconds sentence``; bullets and braces cannot take a prefix and are instant."""
+    if is_bullet_or_brace(sentence):
+        return sentence
+    return f"Timeout {seconds} {sentence}"
+
+
+def _closing_braces(sentences: Sequence[str]) -> list[str]:
+    """The ``}`` sentences that close the braces ``sentences`` leaves open."""
+    depth = 0
+    for sentence in sentences:
+        if sentence.endswith("{") and is_bullet_or_brace(sentence):
+            depth += 1
+        elif sentence == "}":
+            depth -= 1
+    return ["}"] * max(depth, 0)
+
+
+def _checked_path(path: Sequence[str]) -> bool:
+    """Whether every sentence of a handle's path is a tactic :func:`check_tactic` returns
+    unchanged (states the session made always are; a hand-made handle may not be)."""
+    for sentence in path:
+        try:
+            if not isinstance(sentence, str) or check_tactic(sentence) != sentence:
+                return False
+        except ValueError:
+            return False
+    return True
+
+
 # ---- pool --------------------------------------------------------------------------------------
 
 
@@ -287,6 +396,7 @@ class _Pool:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._slots: asyncio.Semaphore | None = None
         self._idle: list[CoqProcess] = []
+        self._closed = False
         self.started = 0
 
     def _bind(self) -> asyncio.Semaphore:
@@ -322,15 +432,22 @@ class _Pool:
         self.started += 1
         return proc
 
-    def release(self, proc: CoqProcess | None) -> None:
-        if proc is not None and proc.alive:
-            self._idle.append(proc)
-        elif proc is not None:
-            proc.kill()
-        if self._slots is not None:
-            self._slots.release()
+    async def release(self, proc: CoqProcess | None) -> None:
+        """Park ``proc`` for reuse, or close it (dead, or the pool is closed), and free its
+        slot."""
+        try:
+            if proc is not None and proc.alive and not self._closed:
+                self._idle.append(proc)
+            elif proc is not None:
+                await proc.close()
+        finally:
+            if self._slots is not None:
+                self._slots.release()
 
     async def close(self) -> None:
+        # Sessions still open when the environment closes kill their process on release
+        # instead of parking it where nothing would ever close it.
+        self._closed = True
         idle, self._idle = self._idle, []
         for proc in idle:
             await proc.close()
@@ -351,7 +468,6 @@ class CoqEnvironment:
         self.config = config or CoqConfig(**overrides)
         self._pool = _Pool(self.config)
         self._files: dict[Path, list[Sentence]] = {}
-        self._ids = itertools.count(1)
 
     @property
     def processes_started(self) -> int:
@@ -365,7 +481,7 @@ class CoqEnvironment:
     async def open(self, theorem: Theorem) -> CoqSession:
         document = self.document(theorem)
         proc = await self._pool.acquire(document.args, document.sentences)
-        session = CoqSession(self, theorem, document, proc, next(self._ids))
+        session = CoqSession(self, theorem, document, proc, next(_SESSION_IDS))
         try:
             await session.start()
         except BaseException:
@@ -434,9 +550,13 @@ class CoqSession(SessionBase):
 
     # ---- apply --------------------------------------------------------------------------------
     async def apply(self, state: ProofState, tactic: str) -> Outcome:
-        handle = state.handle
+        handle = getattr(state, "handle", None)
         if not isinstance(handle, CoqHandle) or handle.owner != self._id:
             return TacticError("the state does not belong to this session")
+        if not _checked_path(handle.path):
+            # The path is replayed as it is: a hand-made handle must not smuggle vernacular.
+            return TacticError("the state's tactic path holds a sentence that is not one "
+                               "allowed tactic")
         try:
             sentence = check_tactic(tactic)
         except ValueError as exc:
@@ -448,7 +568,18 @@ class CoqSession(SessionBase):
         task = asyncio.ensure_future(self._apply_locked(handle, sentence))
         self._inflight.add(task)
         task.add_done_callback(self._forget)
-        return await asyncio.shield(task)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            # ``Task.cancelling`` is Python 3.11+; before, a closed session is the best sign.
+            cancelling = getattr(asyncio.current_task(), "cancelling", None)
+            caller_cancelled = cancelling() > 0 if callable(cancelling) else not self._closed
+            if task.cancelled() and not caller_cancelled:
+                # ``close`` cancelled the exchange, not our caller: that is an error of the
+                # session, which a caller can handle, not a cancellation it never asked for.
+                raise EnvironmentCrashError(f"{self.theorem.name}: the session was closed "
+                                            f"while the tactic ran") from None
+            raise
 
     def _forget(self, task: asyncio.Task[Outcome]) -> None:
         self._inflight.discard(task)
@@ -464,6 +595,11 @@ class CoqSession(SessionBase):
                     self.kills += 1
                     return TacticTimeout(f"coqidetop gave no answer within "
                                          f"{self.config.reply_timeout_s:.3g} s (restarted)")
+                except CoqBadReply as exc:
+                    # Deterministic for this tactic: a retry would fail again and spend a
+                    # restart; the process was killed, the next call starts a fresh one.
+                    self.kills += 1
+                    return TacticError(f"unreadable reply from coqidetop (restarted): {exc}")
                 except CoqDied as exc:
                     log.warning("%s: coqidetop died (%s); restarting", self.theorem.name, exc)
                     if attempt == 1:
@@ -492,9 +628,7 @@ class CoqSession(SessionBase):
         return proc
 
     def _wrap(self, sentence: str) -> str:
-        if is_bullet_or_brace(sentence):
-            return sentence
-        return f"Timeout {self.config.coq_timeout} {sentence}"
+        return _timed(sentence, self.config.coq_timeout)
 
     async def _run(self, handle: CoqHandle, sentence: str) -> Outcome:
         proc = await self._ensure_process()
@@ -516,10 +650,37 @@ class CoqSession(SessionBase):
         if goals.given_up:
             return TacticError("the tactic gave up goals")
         if goals.open_count == 0 and not goals.shelved:
-            return Proved()
+            return await self._check_qed(proc, target, (*handle.path, sentence))
         levels = len(goals.background)
         markers = _update_markers(handle.markers, sentence, levels)
         return StateReached(make_state(goals, self._id, (*handle.path, sentence), markers))
+
+    async def _check_qed(self, proc: CoqProcess, target: list[str], tactics: Sequence[str]
+                         ) -> Outcome:
+        """``Proved`` only if the kernel accepts the proof and it relies on nothing unsafe.
+
+        "No goals left" is not enough: ``exact_no_check``, an unguarded ``fix`` or a universe
+        inconsistency only fail at ``Qed``, and a definition of the prelude made with
+        ``Unset Guard Checking`` only shows in ``Print Assumptions``. (Axioms need no check
+        here: tactics cannot declare any, so every axiom the proof uses predates it;
+        :func:`verify_proof` checks them all the same.) The document keeps the saved proof;
+        the next call rewinds past it.
+        """
+        proof = [*target, *_closing_braces(tactics)]
+        name, failed = await _save_proof(proc, proof, self.document.lemma_name,
+                                         self.config.reply_timeout_s, self.config.coq_timeout)
+        if failed is not None:
+            if failed.timed_out:
+                return TacticTimeout(f"Qed did not finish within Coq Timeout "
+                                     f"{self.config.coq_timeout} s")
+            return TacticError(f"no goals are left but Qed fails: {failed.message}")
+        ok, text = await proc.query(f"Print Assumptions {name}.", self.config.reply_timeout_s)
+        if not ok:
+            return TacticError(f"no goals are left but Print Assumptions fails: {text}")
+        _, unsafe = parse_assumptions(text)
+        if unsafe:
+            return TacticError(f"the proof relies on unsafe definitions: {'; '.join(unsafe)}")
+        return Proved()
 
     # ---- verify -------------------------------------------------------------------------------
     async def verify(self, tactics: Sequence[str]) -> bool:
@@ -538,9 +699,7 @@ class CoqSession(SessionBase):
         if not self._released:
             self._released = True
             proc, self._proc = self._proc, None
-            if proc is not None and not proc.alive:
-                await proc.close()
-            self.env._pool.release(proc)
+            await self.env._pool.release(proc)
 
 
 # ---- verification ------------------------------------------------------------------------------
@@ -555,41 +714,75 @@ class Verdict:
     axioms: tuple[str, ...] = field(default=())
 
 
-_ALLOWED_HEADERS = ("Axioms:", "Section Variables:")
+_SAFE_HEADERS = ("Axioms:", "Section Variables:")
+_KNOWN_HEADERS = (*_SAFE_HEADERS, "Transparent constants:", "Opaque constants:", "Theory:")
+_AXIOM_LINE = re.compile(r"([^\s:]+)\s*:(?!=)")
 
 
 def parse_assumptions(text: str) -> tuple[list[str], list[str]]:
-    """Split ``Print Assumptions`` output into axiom names and other (unsafe) headers."""
+    """Split ``Print Assumptions`` output into axiom names and unsafe entries.
+
+    Coq 8.16 lists axioms as ``name : type`` under ``Axioms:``, and under the same header the
+    checks a definition skipped: ``f is assumed to be guarded.``, ``I is assumed to be
+    positive.``, ``c relies on an unsafe hierarchy.``. Those, a ``Theory:`` section
+    (``-type-in-type``, ``-impredicative-set``), any other header and any line this parser
+    does not understand are unsafe; only section variables and ``name : type`` axioms are not.
+    """
     axioms: list[str] = []
     unsafe: list[str] = []
     header = ""
-    for line in text.splitlines():
-        if not line.strip() or line.startswith((" ", "\t")):
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if not line.strip() or line[0].isspace():
+            continue  # a continuation line of a wrapped type
+        stripped = line.strip()
+        if "Closed under the global context" in stripped:
             continue
-        if "Closed under the global context" in line:
-            continue
-        if line.rstrip().endswith(":") and " : " not in line:
-            header = line.strip()
-            if header not in _ALLOWED_HEADERS:
+        if stripped in _KNOWN_HEADERS or (stripped.endswith(":")
+                                          and not _AXIOM_LINE.fullmatch(stripped)):
+            header = stripped
+            if header not in _SAFE_HEADERS:
                 unsafe.append(header)
             continue
-        m = re.match(r"([^\s:]+)\s*:", line)
-        if m and header == "Axioms:":
+        if header == "Section Variables:":
+            continue
+        if header != "Axioms:":
+            if not unsafe or unsafe[-1] != header:
+                unsafe.append(stripped)  # outside any section: not a format Coq 8.16 has
+            continue
+        m = _AXIOM_LINE.match(stripped)
+        if m is not None:
             axioms.append(m.group(1))
+        elif " " not in stripped and i + 1 < len(lines) and lines[i + 1].strip().startswith(":"):
+            axioms.append(stripped)  # a long name: its ``: type`` wrapped to the next line
+        else:
+            unsafe.append(stripped)
     return axioms, unsafe
+
+
+VERIFY_NAME = "seg_prover_verified_proof"
+"""The name :func:`verify_proof` saves a proof under (``Save``), so that ``Print Assumptions``
+judges that very proof: a ``Goal`` is otherwise ``Unnamed_thm``, ``Unnamed_thm0``, ... and a
+guessed name could name an older constant."""
 
 
 async def verify_proof(config: CoqConfig, document: CoqDocument, tactics: Sequence[str]
                        ) -> Verdict:
     """Check a proof in a fresh process: every tactic is one allowed tactic sentence, the goals
-    are all closed, ``Qed`` passes, and every axiom in ``Print Assumptions`` already existed
-    before the statement (it resolves, to the same constant, with the statement rewound)."""
+    are all closed, the proof is saved (``Save`` under :data:`VERIFY_NAME`, or ``Qed``), and
+    every axiom in ``Print Assumptions`` of the saved constant already existed before the
+    statement (it resolves, to the same constant, with the statement rewound)."""
+    if isinstance(tactics, str):
+        return Verdict(False, "a proof is a list of tactics, not one string")
     try:
         sentences = [check_tactic(t) for t in tactics]
     except ValueError as exc:
         return Verdict(False, f"refused: {exc}")
     if not sentences:
         return Verdict(False, "empty proof")
+    # Each tactic runs under the same ``Timeout`` as in a session: a looping step fails fast.
+    timed = [_timed(s, config.coq_timeout) for s in sentences]
+    budget = config.reply_timeout_s * max(1, len(sentences))
     proc = CoqProcess(config.executable, (*config.args, *document.args))
     try:
         await proc.start()
@@ -597,8 +790,7 @@ async def verify_proof(config: CoqConfig, document: CoqDocument, tactics: Sequen
                                     batch=config.batch)
         if failed is not None:
             return Verdict(False, f"prefix failed at sentence {failed.index}: {failed.message}")
-        goals, failed = await proc.sync([*document.sentences, *sentences],
-                                        config.reply_timeout_s * max(1, len(sentences)),
+        goals, failed = await proc.sync([*document.sentences, *timed], budget,
                                         batch=config.batch)
         if failed is not None:
             return Verdict(False, f"tactic {failed.index - len(document.sentences)} failed: "
@@ -608,28 +800,23 @@ async def verify_proof(config: CoqConfig, document: CoqDocument, tactics: Sequen
             return Verdict(False, f"{left} goals left open")
         # Goals closed inside braces leave the focus open (Coq's Goal shows no difference):
         # close what the proof opened, as the session reported it proved already.
-        depth = 0
-        for sentence in sentences:
-            if sentence.endswith("{") and is_bullet_or_brace(sentence):
-                depth += 1
-            elif sentence == "}":
-                depth -= 1
-        sentences += ["}"] * max(depth, 0)
-        full = [*document.sentences, *sentences, "Qed."]
-        _, failed = await proc.sync(full, config.reply_timeout_s * max(1, len(sentences)))
+        proof = [*document.sentences, *timed, *_closing_braces(sentences)]
+        name, failed = await _save_proof(proc, proof, document.lemma_name, budget)
         if failed is not None:
             return Verdict(False, f"Qed failed: {failed.message}")
-        name = document.lemma_name
         ok, text = await proc.query(f"Print Assumptions {name}.", config.init_timeout_s)
         if not ok:
             return Verdict(False, f"Print Assumptions failed: {text}")
         axioms, unsafe = parse_assumptions(text)
         if unsafe:
             return Verdict(False, f"unsafe assumptions: {', '.join(unsafe)}", tuple(axioms))
-        if not axioms:
-            return Verdict(True)
-        after = {a: await _constant_of(proc, a, config) for a in axioms}
-        await proc.rewind(document.statement_index)
+        after = {a: await _constant_of(proc, a, config) for a in (name, *axioms)}
+        await proc.rewind(document.statement_index, config.reply_timeout_s)
+        if after[name] is None or await _constant_of(proc, name, config) == after[name]:
+            # The name resolved to a constant from before the statement: the assumptions
+            # printed are not this proof's.
+            return Verdict(False, f"cannot tell which constant the proof saved ({name})",
+                           tuple(axioms))
         for axiom in axioms:
             before = await _constant_of(proc, axiom, config)
             if before is None or before != after[axiom]:
@@ -640,6 +827,28 @@ async def verify_proof(config: CoqConfig, document: CoqDocument, tactics: Sequen
         return Verdict(False, f"coqidetop failed: {exc}")
     finally:
         await proc.close()
+
+
+async def _save_proof(proc: CoqProcess, proof: list[str], statement_name: str,
+                      timeout_s: float, seconds: int | None = None
+                      ) -> tuple[str, SentenceFailed | None]:
+    """End the proof with ``Save`` under :data:`VERIFY_NAME` (``Timeout seconds`` when given);
+    return the name the proof was saved under and the failure, if any.
+
+    ``Save`` refuses a few statements (mutual ones); ``Qed`` then saves the proof under the
+    statement's own name. A timed-out ``Save`` is not tried again.
+    """
+    save = f"Save {VERIFY_NAME}."
+    qed = "Qed."
+    if seconds is not None:
+        save, qed = _timed(save, seconds), _timed(qed, seconds)
+    _, failed = await proc.sync([*proof, save], timeout_s)
+    if failed is None:
+        return VERIFY_NAME, None
+    if failed.timed_out:
+        return VERIFY_NAME, failed
+    _, failed = await proc.sync([*proof, qed], timeout_s)
+    return statement_name, failed
 
 
 async def _constant_of(proc: CoqProcess, name: str, config: CoqConfig) -> str | None:
@@ -658,12 +867,14 @@ __all__ = [
     "CoqEnvironment",
     "CoqHandle",
     "CoqSession",
+    "VERIFY_NAME",
     "Verdict",
     "coq_available",
     "coq_lib_dir",
     "document_for",
     "make_state",
     "parse_assumptions",
+    "project_args",
     "stdlib_theories",
     "verify_proof",
 ]

@@ -4,7 +4,9 @@ The process keeps the sentences it has run (``document``: sentence text and stat
 another list of sentences rewinds with ``Edit_at`` to the longest common prefix and adds the
 rest; adds are batched and executed by one ``Goal`` call, whose failure names the last good
 state. A reply that does not come within its deadline kills the process (:class:`CoqHung`);
-end of output is :class:`CoqDied`. Both leave the process unusable: the owner starts another.
+end of output is :class:`CoqDied`, an unparsable reply :class:`CoqBadReply`. All three leave the
+process unusable: the owner starts another. The process runs in a process group of its own, and
+killing it kills the group. Feedback before a reply is kept up to :data:`MAX_FEEDBACK_BYTES`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
+import signal
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +36,17 @@ class CoqDied(EnvironmentCrashError):
 
 class CoqHung(EnvironmentCrashError):
     """No reply within the deadline; the process was killed."""
+
+
+class CoqBadReply(EnvironmentCrashError):
+    """A reply that cannot be parsed; the process was killed (its document is unknown)."""
+
+
+MAX_FEEDBACK_BYTES = 4 << 20
+"""Feedback kept before one reply's ``<value>``: older ``<feedback>`` elements are dropped
+(a tactic that prints megabytes of ``idtac`` output must not exhaust memory)."""
+
+_FEEDBACK_START = b"<feedback "
 
 
 @dataclass(frozen=True)
@@ -57,10 +72,11 @@ class CoqProcess:
         self.root_state = 0
         self.calls = 0
         self._proc: asyncio.subprocess.Process | None = None
-        self._buffer = b""
+        self._buffer = bytearray()
         self._stderr_tail = b""
         self._stderr_task: asyncio.Task[None] | None = None
         self._dead = False
+        self._signalled = False
 
     # ---- life cycle ------------------------------------------------------------------------
     @property
@@ -79,9 +95,12 @@ class CoqProcess:
             raise EnvironmentInitError(f"{self.executable} not found on PATH (install Coq 8.16: "
                                        f"apt-get install -y coq)")
         try:
+            # A process group of its own: helpers coqidetop starts (``par:`` tactic workers,
+            # native-compute compilers) die with it instead of running on as orphans.
             self._proc = await asyncio.create_subprocess_exec(
                 path, *BASE_ARGS, *self.args, stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                start_new_session=True)
         except OSError as exc:
             raise EnvironmentInitError(f"could not start {path}: {exc}") from exc
         self._stderr_task = asyncio.ensure_future(self._drain_stderr())
@@ -106,9 +125,22 @@ class CoqProcess:
             self._stderr_tail = (self._stderr_tail + chunk)[-2000:]
 
     def kill(self) -> None:
-        """Kill at once (safe in any state, e.g. after a cancelled call)."""
+        """Kill the process and its group at once (safe in any state, e.g. after a cancelled
+        call, or after the process exited by itself while its helpers still run).
+
+        Signals are sent once: ``Popen.kill`` on a process that just died would reap it
+        behind asyncio's child watcher (which then reports exit status 255), and after the
+        group is gone its id could in principle be reused.
+        """
         self._dead = True
-        if self._proc is not None and self._proc.returncode is None:
+        if self._proc is None or self._signalled:
+            return
+        self._signalled = True
+        try:
+            os.killpg(self._proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass  # the whole group has exited already
+        except PermissionError:
             with contextlib.suppress(ProcessLookupError):
                 self._proc.kill()
 
@@ -131,14 +163,20 @@ class CoqProcess:
             raise CoqDied("coqidetop is not running")
         self.calls += 1
         try:
-            proc.stdin.write(message.encode("utf-8"))
+            # A lone surrogate cannot be encoded; replacing it keeps the XML stream valid.
+            proc.stdin.write(message.encode("utf-8", errors="replace"))
             await proc.stdin.drain()
         except (BrokenPipeError, ConnectionResetError) as exc:
             self.kill()
             raise CoqDied(f"coqidetop closed its input: {exc}") from exc
         deadline = time.monotonic() + timeout_s
         stdout = proc.stdout
-        while xml.REPLY_END not in self._buffer:
+        buffer = self._buffer
+        searched = 0  # the end marker is not in buffer[:searched]: scan only new bytes
+        while (end := buffer.find(xml.REPLY_END, searched)) < 0:
+            if len(buffer) > MAX_FEEDBACK_BYTES:
+                _drop_old_feedback(buffer)
+            searched = max(0, len(buffer) - len(xml.REPLY_END) + 1)
             left = deadline - time.monotonic()
             try:
                 chunk = await asyncio.wait_for(stdout.read(1 << 16), max(left, 0.001))
@@ -152,10 +190,15 @@ class CoqProcess:
                 self.kill()
                 tail = self._stderr_tail.decode("utf-8", "replace").strip()
                 raise CoqDied("coqidetop exited" + (f": {tail[-500:]}" if tail else ""))
-            self._buffer += chunk
-        end = self._buffer.index(xml.REPLY_END) + len(xml.REPLY_END)
-        raw, self._buffer = self._buffer[:end], self._buffer[end:]
-        return xml.parse_reply(raw)
+            buffer += chunk
+        end += len(xml.REPLY_END)
+        raw = bytes(buffer[:end])
+        del buffer[:end]
+        try:
+            return xml.parse_reply(raw)
+        except EnvironmentCrashError as exc:
+            self.kill()  # which sentence the reply belonged to, and what it said, is lost
+            raise CoqBadReply(str(exc)) from exc
 
     # ---- the document ------------------------------------------------------------------------
     def common_prefix(self, sentences: Sequence[str]) -> int:
@@ -190,7 +233,7 @@ class CoqProcess:
         the execution of up to ``batch`` sentences.
         """
         k = self.common_prefix(sentences)
-        await self.rewind(k)
+        await self.rewind(k, timeout_s)
         goals_reply: xml.Reply | None = None
         while k < len(sentences) or goals_reply is None:
             pending: list[str] = []
@@ -228,7 +271,7 @@ class CoqProcess:
     async def query(self, sentence: str, timeout_s: float) -> tuple[bool, str]:
         """Run a command after the tip, collect its messages, and take it back out.
 
-        Returns ``(ok, text)`` where text joins the feedback messages (or the error).
+        Returns ``(ok, text)`` where text joins the notice-level messages (or the error).
         """
         k = len(self.document)
         reply = await self.call(xml.add_call(sentence, self.state_after(k)), timeout_s)
@@ -236,12 +279,27 @@ class CoqProcess:
             return False, reply.error
         self.document.append((sentence, xml.added_state(reply)))
         result = await self.call(xml.goal_call(), timeout_s)
-        text = "\n".join(m for _, m in (*reply.messages, *result.messages))
+        # A command's output is its notice-level messages; "info" (``Fetching opaque proofs
+        # from disk ...``) and warnings are Coq talking about itself.
+        messages = (*reply.messages, *result.messages)
+        text = "\n".join(m for level, m in messages if level == "notice")
         if not result.good:
             await self._edit_to(k, timeout_s)
-            return False, result.error or text
+            return False, result.error or _last_error(result)
         await self.rewind(k, timeout_s)
         return True, text
+
+
+def _drop_old_feedback(buffer: bytearray) -> None:
+    """Delete whole ``<feedback>`` elements from the front of ``buffer`` until at most about
+    :data:`MAX_FEEDBACK_BYTES` / 2 remain.
+
+    Cutting just before a ``<feedback `` tag keeps the rest well-formed: message text is
+    escaped, so that tag only ever starts an element, and feedback elements do not nest.
+    """
+    cut = buffer.find(_FEEDBACK_START, len(buffer) - MAX_FEEDBACK_BYTES // 2)
+    if cut > 0:
+        del buffer[:cut]
 
 
 def _last_error(reply: xml.Reply) -> str:
@@ -249,4 +307,5 @@ def _last_error(reply: xml.Reply) -> str:
     return errors[-1] if errors else "unknown error"
 
 
-__all__ = ["BASE_ARGS", "CoqDied", "CoqHung", "CoqProcess", "SentenceFailed"]
+__all__ = ["BASE_ARGS", "MAX_FEEDBACK_BYTES", "CoqBadReply", "CoqDied", "CoqHung", "CoqProcess",
+           "SentenceFailed"]

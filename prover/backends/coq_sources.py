@@ -61,8 +61,13 @@ _SELECTOR_BRACE = re.compile(r"(?:\d+|\[[^\]\s]+\])\s*:\s*\{")
 _SELECTOR = re.compile(r"^(?:\d+(?:\s*-\s*\d+)?(?:\s*,\s*\d+(?:\s*-\s*\d+)?)*|all|par|!|\[[^\]]+\])"
                        r"\s*:\s*")
 _ATTRIBUTE = re.compile(r"^#\[[^\]]*\]\s*")
+_PAR_SELECTOR = re.compile(r"par\s*:")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_']*")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_'.]*")
+# C0 controls other than tab/newline/carriage return, DEL, C1 controls, surrogates, and the
+# non-characters U+FFFE/U+FFFF: each is invalid (or discouraged) in the XML that carries a
+# sentence to Coq and its echo back, and none has a use in a tactic.
+_UNSENDABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
 @dataclass(frozen=True)
@@ -257,11 +262,19 @@ def check_tactic(text: str) -> str:
     """Normalise a candidate to exactly one tactic sentence, or raise ``ValueError`` saying why.
 
     A missing final period is added (``auto`` -> ``auto.``); bullets and braces are accepted as
-    they are. Vernacular, several sentences, and ``admit``/``give_up`` are refused.
+    they are. Vernacular, several sentences, ``admit``/``give_up``, the ``par:`` selector and
+    control characters are refused. The result is a fixed point: checking it again returns it.
     """
+    if not isinstance(text, str):
+        raise ValueError(f"a tactic is a string, got {type(text).__name__}")
     stripped = text.strip()
     if not stripped:
         raise ValueError("empty tactic")
+    bad_char = _UNSENDABLE.search(stripped)
+    if bad_char is not None:
+        # Coq echoes such characters back in its XML replies, which no XML parser accepts
+        # (and lone surrogates cannot even be encoded): no tactic needs them.
+        raise ValueError(f"control character {bad_char.group(0)!r} in the tactic")
     try:
         sentences = split_sentences(stripped)
     except SentenceSplitError as exc:
@@ -276,12 +289,19 @@ def check_tactic(text: str) -> str:
     sentence = sentences[0].text
     if not is_bullet_or_brace(sentence) and not sentence.endswith("."):
         sentence += "."
-        again = split_sentences(sentence)
-        if len(again) != 1:
-            raise ValueError("expected one tactic sentence")
+    # Normalising (a period added, a comment replaced by a space) must leave one sentence
+    # that reads the same again: ``exact I.(*c*)Defined.`` is one sentence to Coq (``.(`` is
+    # a projection), but ``exact I. Defined.`` would be two. A checked sentence is a fixed
+    # point, which is also what lets a state's path be re-checked when it is replayed.
+    if [s.text for s in split_sentences(sentence)] != [sentence]:
+        raise ValueError("expected one tactic sentence (it changes meaning once comments "
+                         "are removed)")
     word = vernacular_head(sentence)
     if word is not None:
         raise ValueError(f"vernacular command {word!r} is not a tactic")
+    if _PAR_SELECTOR.match(sentence):
+        # ``par:`` hands the goals to worker processes, which Coq's ``Timeout`` does not stop.
+        raise ValueError("the 'par:' selector is not allowed (it starts worker processes)")
     bad = forbidden_word(sentence)
     if bad is not None:
         raise ValueError(f"{bad!r} is not allowed in a proof")

@@ -9,6 +9,7 @@ and given-up goals.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
@@ -16,6 +17,8 @@ from xml.sax.saxutils import escape
 from prover.errors import EnvironmentCrashError
 
 REPLY_END = b"</value>"
+
+_XML_INVALID = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,9 @@ def _text(element: ET.Element | None) -> str:
 def parse_reply(raw: bytes) -> Reply:
     """Parse one reply (feedback elements followed by one ``<value>``)."""
     text = raw.decode("utf-8", errors="replace").replace("&nbsp;", " ")
+    # Coq copies the characters of a sentence into its replies as they are, including those
+    # XML 1.0 forbids (``idtac "\x01"``): ElementTree would reject the whole reply.
+    text = _XML_INVALID.sub("\ufffd", text)
     try:
         root = ET.fromstring(f"<reply>{text}</reply>")
     except ET.ParseError as exc:
