@@ -15,10 +15,13 @@ one run, because the machines this runs on are shared and absolute times drift b
    each search owns one session, and a session answers one tactic at a time in ``L`` seconds
    (as a Coq or Lean REPL process does; candidates of one expansion queue on it). At most ``W``
    applications are in flight, so the limit is ``W / L`` applications per second. Achieved is
-   counted in the window where all ``W`` searches run. Then the same with a generator that costs
+   counted in the window where all ``W`` searches run, and set beside what the same simulated
+   processes give to bare loops with no search. Then the same with a generator that costs
    ``a + b * batch`` seconds (a sleep in the batcher's thread) behind
    :class:`~prover.generators.batching.MicroBatcher`: expansions per second against
-   ``min(env limit, generator limit)``.
+   ``min(env limit, generator limit)``, and against :func:`closed_loop_bound`, the most that
+   searches which each wait for their own proposal and tactics can get (at small ``W`` it is
+   well below ``min(limits)``: the generator must idle while every search applies tactics).
 3. **Real prover.** Coq stdlib theorems with the k-NN generator, 2 worker processes: tactics per
    second against ``2 / median single-tactic latency`` measured in the same run.
 4. **Memory.** ``tracemalloc`` bytes per tree node for a 100k-node search, and whether the
@@ -397,14 +400,19 @@ class ProcessPoolEnvironment:
 
 
 def measure_latency_overhead(cfg: PerfConfig) -> list[dict[str, Any]]:
-    """Engine CPU as a share of wall time when every tactic takes ``overhead_latency_s``."""
+    """Engine CPU as a share of wall time when every tactic takes ``overhead_latency_s``.
+
+    The search and its baseline each keep their fastest of ``repeats`` runs, as in section 1: a
+    single run's difference of two noisy CPU times swung by half its value on a shared machine.
+    """
     rows = []
     records = synthetic_trace(cfg.overhead_nodes, cfg.branching, "wide")
     for serial in (True, False):
         env = ProcessPoolEnvironment(ReplayEnvironment(records, cfg.overhead_latency_s),
                                      serial=serial)
         row = _engine_run(env, fixed_generator(cfg.branching),
-                          _config(max_nodes=cfg.overhead_nodes), 1, concurrent=not serial)
+                          _config(max_nodes=cfg.overhead_nodes), cfg.repeats,
+                          concurrent=not serial)
         row.update(latency_s=cfg.overhead_latency_s, serial=serial,
                    in_flight=1 if serial else SearchConfig().max_concurrent_tactics)
         rows.append(row)
@@ -440,8 +448,32 @@ async def _run_searches(search: BestFirstSearch, count: int) -> list[SearchResul
     return list(await asyncio.gather(*(search.search(Theorem(THEOREM)) for _ in range(count))))
 
 
+async def _bare_drivers(env: ProcessPoolEnvironment, count: int, steps: int, k: int) -> None:
+    """``count`` loops, one session each, applying ``k`` tactics per step (one after another, or
+    together when the session is not serial) with no search around them."""
+    async def drive() -> None:
+        session = await env.open(Theorem(THEOREM))
+        async with session:
+            tactics = [f"t{i}" for i in range(k)]
+            for _ in range(steps):
+                if env.serial:
+                    for tactic in tactics:
+                        await session.apply(session.root, tactic)
+                else:
+                    await asyncio.gather(*(session.apply(session.root, t) for t in tactics))
+
+    await asyncio.gather(*(drive() for _ in range(count)))
+
+
 def measure_throughput(cfg: PerfConfig) -> list[dict[str, Any]]:
-    """Achieved / limit applications per second for W searches, each with its own process."""
+    """Achieved / limit applications per second for W searches, each with its own process.
+
+    ``limit = W / L`` is what the processes could do if each answered in exactly ``L`` and never
+    waited. ``bare`` is what they give, in the same run, to loops that make the same number of
+    applications with no search around them: the simulated latency itself overshoots ``L`` (the
+    event loop's timers), and on a shared machine other processes take the CPU; achieved/bare is
+    the part the engine is answerable for.
+    """
     k = SearchConfig().num_candidates
     expansions = max(2, math.ceil(cfg.duration_s / (k * cfg.latency_s)))
     records = synthetic_trace(expansions * k + k, k, "wide")
@@ -453,12 +485,17 @@ def measure_throughput(cfg: PerfConfig) -> list[dict[str, Any]]:
         search = BestFirstSearch(env, fixed_generator(k), config=_config(max_expansions=expansions))
         results, timed = asyncio.run(_timed(_run_searches(search, searches)))
         rate, window = _window_rate(env.sessions)
+        bare_env = ProcessPoolEnvironment(ReplayEnvironment(records, cfg.latency_s),
+                                          serial=serial)
+        asyncio.run(_bare_drivers(bare_env, searches, expansions, k))
+        bare, _ = _window_rate(bare_env.sessions)
         in_flight = searches if serial else min(k, SearchConfig().max_concurrent_tactics)
         limit = in_flight / cfg.latency_s
         rows.append({"searches": searches, "serial": serial, "in_flight": in_flight,
                      "latency_s": cfg.latency_s, "achieved_per_s": rate, "limit_per_s": limit,
-                     "ratio": rate / limit, "window_s": window, "cpu_s": timed.cpu_s,
-                     "wall_s": timed.wall_s,
+                     "ratio": rate / limit, "bare_per_s": bare,
+                     "ratio_bare": rate / bare if bare else 0.0,
+                     "window_s": window, "cpu_s": timed.cpu_s, "wall_s": timed.wall_s,
                      "env_calls": sum(r.stats.env_calls for r in results)})
         log.info("throughput W=%d serial=%s: %.3f of the limit", searches, serial, rate / limit)
     return rows
@@ -480,6 +517,30 @@ class SimulatedModel:
         return [[Candidate(f"t{i}", 0.0) for i in range(k)] for _ in states]
 
 
+def closed_loop_bound(searches: int, k: int, latency_s: float, fixed_s: float,
+                      per_item_s: float, max_batch: int) -> tuple[float, float]:
+    """An upper bound on expansions per second for ``searches`` closed-loop searches, and the
+    mean batch that reaches it.
+
+    A search waits for its own proposal, then for its own ``k`` tactics (one process each, ``L``
+    per tactic), so its cycle is at least ``k L + a + b B`` when its proposal rode in a batch of
+    ``B``; ``W`` searches give at most ``W / (k L + a + b B)``. The generator, busy ``a + b B``
+    per batch, gives at most ``B / (a + b B)``. The first falls and the second rises with the
+    mean batch ``B`` (1 <= B <= min(max_batch, W)), so the bound is the larger of the two minima
+    at their crossing, or at the end of B's range. (A batch of every waiting search is not best:
+    the searches then all wait for the generator together and all leave it idle together.)
+    """
+    a, b, w, env = fixed_s, per_item_s, searches, k * latency_s
+    top = float(min(max_batch, searches))
+    if b > 0:  # b B^2 + (kL + a - b W) B - a W = 0
+        c = env + a - b * w
+        crossing = (-c + math.sqrt(c * c + 4 * a * b * w)) / (2 * b)
+    else:
+        crossing = a * w / (env + a)
+    batch = min(max(crossing, 1.0), top)
+    return min(w / (env + a + b * batch), batch / (a + b * batch)), batch
+
+
 def measure_batched(cfg: PerfConfig) -> list[dict[str, Any]]:
     """Expansions per second with a batched, costly generator against min(env, generator)."""
     from prover.generators.batching import MicroBatcher
@@ -490,9 +551,9 @@ def measure_batched(cfg: PerfConfig) -> list[dict[str, Any]]:
         batch = min(cfg.max_batch, searches)
         gen_limit = batch / (cfg.gen_fixed_s + cfg.gen_per_item_s * batch)
         env_limit = searches / (k * cfg.batched_latency_s)
-        # Each search waits for its own proposal, then for its own tactics.
-        closed_loop = searches / (k * cfg.batched_latency_s + cfg.gen_fixed_s
-                                  + cfg.gen_per_item_s * batch)
+        closed_loop, best_batch = closed_loop_bound(searches, k, cfg.batched_latency_s,
+                                                    cfg.gen_fixed_s, cfg.gen_per_item_s,
+                                                    cfg.max_batch)
         expansions = max(3, math.ceil(cfg.duration_s * min(gen_limit, env_limit) / searches))
         records = synthetic_trace(expansions * k + k, k, "wide")
         env = ProcessPoolEnvironment(ReplayEnvironment(records, cfg.batched_latency_s))
@@ -514,7 +575,7 @@ def measure_batched(cfg: PerfConfig) -> list[dict[str, Any]]:
                      "max_batch": cfg.max_batch, "achieved_per_s": rate,
                      "env_limit_per_s": env_limit, "gen_limit_per_s": gen_limit,
                      "limit_per_s": limit, "ratio": rate / limit,
-                     "closed_loop_per_s": closed_loop,
+                     "closed_loop_per_s": closed_loop, "closed_loop_batch": best_batch,
                      "ratio_closed_loop": rate / min(limit, closed_loop),
                      "mean_batch": statistics.fmean(sizes) if sizes else 0.0,
                      "window_s": window, "wall_s": timed.wall_s,
@@ -605,9 +666,13 @@ def check_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                             "value": row["ratio"], "bound": 0.9, "met": row["ratio"] >= 0.9})
     for row in results["batched"]:
         if row["searches"] == max(r["searches"] for r in results["batched"]):
+            # The limit stays min(env, generator); "reachable" says how much of it closed-loop
+            # searches can get at all (below 0.8 the target cannot be met at this W).
+            reachable = min(1.0, row["closed_loop_per_s"] / row["limit_per_s"])
             targets.append({"target": f"batched generator >= 0.8 of its limit at "
                                       f"W={row['searches']}",
-                            "value": row["ratio"], "bound": 0.8, "met": row["ratio"] >= 0.8})
+                            "value": row["ratio"], "bound": 0.8, "met": row["ratio"] >= 0.8,
+                            "reachable": reachable})
     return targets
 
 
@@ -639,12 +704,15 @@ def render_markdown(results: dict[str, Any]) -> str:
                       for r in results["latency_overhead"]]))
     parts.append("### 2. Throughput against the limit (tactic applications / s)\n\n"
                  "W = prover processes = concurrent searches, one tactic at a time each; "
-                 "limit = W / L.\n\n" + _table(
-                     ["W", "setup", "L ms", "achieved/s", "limit/s", "achieved/limit"],
+                 "limit = W / L; bare loop = the same processes driven with no search.\n\n"
+                 + _table(
+                     ["W", "setup", "L ms", "achieved/s", "limit/s", "achieved/limit",
+                      "bare loop/s", "achieved/bare"],
                      [[r["in_flight"], f"{r['searches']} search(es), "
                        + ("one process each" if r["serial"] else "candidates in parallel"),
                        f"{r['latency_s'] * 1e3:g}", f"{r['achieved_per_s']:.1f}",
-                       f"{r['limit_per_s']:.1f}", f"{r['ratio']:.3f}"]
+                       f"{r['limit_per_s']:.1f}", f"{r['ratio']:.3f}",
+                       f"{r['bare_per_s']:.1f}", f"{r['ratio_bare']:.3f}"]
                       for r in results["throughput"]]))
     if results["batched"]:
         first = results["batched"][0]
@@ -677,8 +745,9 @@ def render_markdown(results: dict[str, Any]) -> str:
         [[mem["cap"], mem["nodes"], mem["cap_holds"], f"{mem['bytes_per_node']:.0f}",
           f"{mem['peak_bytes_per_node']:.0f}", f"{mem['retained_mb']:.1f}"]]))
     parts.append("### Targets\n\n" + _table(
-        ["target", "measured", "met"],
-        [[t["target"], f"{t['value']:.3f}", "yes" if t["met"] else "NO"]
+        ["target", "measured", "met", "best reachable"],
+        [[t["target"], f"{t['value']:.3f}", "yes" if t["met"] else "NO",
+          f"{t['reachable']:.3f}" if "reachable" in t else ""]
          for t in results["targets"]]))
     parts.append(f"Total time: {results['total_s']:.0f} s.")
     return "\n\n".join(parts) + "\n"

@@ -14,10 +14,10 @@ import heapq
 import itertools
 import math
 import random
+import sys
 import time
 from collections.abc import Awaitable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from heuristics.base import Heuristic, NodeScoreFn, as_heuristic
 from prover.config import SearchConfig, SearchResult, SearchStats, SearchStatus, banned_pattern
@@ -82,8 +82,7 @@ class BestFirstSearch:
         return asyncio.run(self.search(theorem))
 
 
-@dataclass(frozen=True)
-class _Step:
+class _Step(NamedTuple):  # one per tactic: a frozen dataclass took twice as long to make
     parent_key: str
     candidate: Candidate
     outcome: Outcome
@@ -102,6 +101,8 @@ class _Run:
         self.session = session
         self.start = start
         self.deadline = start + self.cfg.time_limit_s
+        self.expired = False  # set by the deadline's timer (see `call`)
+        self.calls: set[asyncio.Task[object]] = set()  # tasks awaiting the env or generator
         self.tree = SearchTree(session.root)
         self.frontier: list[tuple[float, int, str]] = []
         self.order = itertools.count()
@@ -154,11 +155,13 @@ class _Run:
     async def execute(self, theorem: Theorem) -> SearchResult:
         status: SearchStatus = "failed"
         message: str | None = None
+        deadline = asyncio.get_running_loop().call_later(max(self.remaining(), 0.0), self.expire)
         try:
             status = await self.loop()
         except ProverError as exc:
             status, message = "error", f"{type(exc).__name__}: {exc}"
         finally:
+            deadline.cancel()
             await self.stop_background()
         proof = self.tree.extract_proof()
         verified: bool | None = None
@@ -201,14 +204,13 @@ class _Run:
     def pop(self) -> SearchNode | None:
         while self.frontier:
             _, _, key = heapq.heappop(self.frontier)
-            attrs = self.tree.graph.nodes[key]
-            if attrs["status"] == "open" and not attrs["expanded"]:
+            if self.tree.expandable(key):
                 return self.tree.node(key)
         return None
 
     # ---- budgets -------------------------------------------------------------------------
     def remaining(self) -> float:
-        return self.deadline - time.monotonic()
+        return 0.0 if self.expired else self.deadline - time.monotonic()
 
     def generator_budget_left(self) -> int:
         # Every call counts from the moment it is made: counting expansions only once their
@@ -236,7 +238,7 @@ class _Run:
         if rollout:
             self.n["rollout_generator_calls"] += 1
         try:
-            return await asyncio.wait_for(self.generator.propose(node.state, k), remaining)
+            return await self.call(self.generator.propose(node.state, k))
         except asyncio.TimeoutError:
             return None
         except ProverError:
@@ -252,7 +254,7 @@ class _Run:
         """Apply the candidate's tactics in order; stop at the first that does not reach a state."""
         steps: list[_Step] = []
         state = node.state
-        for index, tactic in enumerate(split_tactics(candidate.tactic)):
+        for index, tactic in enumerate(_split(candidate.tactic)):
             async with self.rollout_slots if rollout else self.slots:
                 limit = min(self.cfg.tactic_timeout_s or math.inf, self.remaining())
                 began = time.monotonic()
@@ -261,18 +263,56 @@ class _Run:
                     self.n["rollout_env_calls"] += 1
                 outcome: Outcome
                 try:
-                    outcome = await asyncio.wait_for(self.session.apply(state, tactic),
-                                                     max(limit, 0.0))
+                    if limit <= 0:  # past the deadline: the session is not asked at all
+                        raise asyncio.TimeoutError
+                    outcome = await self.call(self.session.apply(state, tactic),
+                                              self.cfg.tactic_timeout_s)
                 except asyncio.TimeoutError:
                     outcome = TacticTimeout(f"no answer within {limit:.3g} s")
                 latency = time.monotonic() - began
                 self.n["env_s"] += latency
-            logprob = candidate.logprob if index == 0 else 0.0
-            steps.append(_Step(state.key, Candidate(tactic, logprob), outcome, latency))
+            # The first tactic carries the candidate's logprob (usually it is the candidate).
+            part = candidate if index == 0 and tactic == candidate.tactic else Candidate(
+                tactic, candidate.logprob if index == 0 else 0.0)
+            steps.append(_Step(state.key, part, outcome, latency))
             if not isinstance(outcome, StateReached):
                 break
             state = outcome.state
         return steps
+
+    async def call(self, awaitable: Awaitable[T], timeout: float | None = None) -> T:
+        """Await an environment or generator call; TimeoutError after ``timeout`` seconds or at
+        the run's deadline.
+
+        The deadline is one timer per run (`expire`), not one per call: a timer per call was a
+        fifth of the engine's function calls per tactic, and the cancelled timers it left in
+        the event loop's heap made every other timer (the environment's own) dearer too.
+        (``asyncio.wait_for``, before that, also made a task per call: twice the cost again.)
+        """
+        if sys.version_info < (3, 11):  # no Task.uncancel: a timer per call, as before
+            return await asyncio.wait_for(awaitable, min(timeout or math.inf, self.remaining()))
+        task = asyncio.current_task()
+        assert task is not None
+        cancels = task.cancelling()
+        self.calls.add(task)
+        try:
+            if timeout is None:
+                return await awaitable
+            async with asyncio.timeout(timeout):
+                return await awaitable
+        except asyncio.CancelledError:
+            # Ours only if the deadline passed and nobody else cancelled the task meanwhile.
+            if not self.expired or task.uncancel() > cancels:
+                raise
+            raise asyncio.TimeoutError from None
+        finally:
+            self.calls.discard(task)
+
+    def expire(self) -> None:
+        """The deadline: cancel the calls in flight (`call` turns that into TimeoutError)."""
+        self.expired = True
+        for task in list(self.calls):
+            task.cancel()
 
     def record(self, steps: Iterable[_Step], *, rollout: bool) -> list[SearchNode]:
         """Add steps to the tree (in order); start rollouts where the trigger fires."""
@@ -355,14 +395,22 @@ class _Run:
         may have created it a moment ago); ``None`` for a proof, a dead or expanded state."""
         if key is None or key not in self.tree:
             return None
-        attrs = self.tree.graph.nodes[key]
-        return self.tree.node(key) if attrs["status"] == "open" and not attrs["expanded"] else None
+        return self.tree.node(key) if self.tree.expandable(key) else None
 
     async def stop_background(self) -> None:
         for task in list(self.background):
             task.cancel()
         if self.background:
             await asyncio.gather(*self.background, return_exceptions=True)
+
+
+def _split(text: str) -> list[str]:
+    """:func:`split_tactics`, with a fast path for the usual one-line candidate (dedent's
+    regexes cost as much as the rest of an application)."""
+    if "\n" in text:
+        return split_tactics(text)
+    stripped = text.strip()
+    return [stripped] if stripped else []
 
 
 async def _gather_all(awaitables: Iterable[Awaitable[T]]) -> list[T]:

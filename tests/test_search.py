@@ -11,6 +11,7 @@ from helpers import SpyEnvironment, TraceBuilder, generator, key
 from heuristics import CumulativeLogProb, NormalizedLogProb, Weighted, as_heuristic
 from prover import (
     BestFirstSearch,
+    Candidate,
     ConfigError,
     FixedTacticGenerator,
     SearchConfig,
@@ -132,6 +133,62 @@ async def test_time_limit_budget() -> None:
     assert result.stats.wall_s < 1.0
     assert 2 <= result.stats.expansions < 50
     result.tree.check_invariants()
+
+
+async def test_deadline_interrupts_calls_in_flight_and_keeps_a_proof() -> None:
+    # The run's deadline (one timer per run) ends a hanging tactic as a timeout; a proof that
+    # another candidate of the same expansion found before the deadline is kept.
+    trace = (TraceBuilder().edge("root", "hang", "proved", latency_s=30.0)
+             .edge("root", "step", "A", latency_s=0.0)
+             .edge("root", "win", "proved", latency_s=0.1))
+    table = {"root": [("hang", 0.0), ("step", -1.0)]}
+    cfg = SearchConfig(time_limit_s=0.3)
+    result = await BestFirstSearch(trace.env(latency_s="recorded"), generator(table),
+                                   config=cfg).search(Theorem("t"))
+    assert result.status == "budget" and result.stats.wall_s < 2.0
+    assert [e["outcome"] for e in result.tree.errors(key("root"))] == ["timeout"]
+    assert key("A") in result.tree
+    result.tree.check_invariants()
+
+    table = {"root": [("hang", 0.0), ("win", -1.0)]}
+    result = await BestFirstSearch(trace.env(latency_s="recorded"), generator(table),
+                                   config=cfg).search(Theorem("t"))
+    assert result.status == "proved" and result.proof == ("win",)
+    assert result.stats.wall_s < 2.0
+
+
+class HangingGenerator:
+    """Answers the root, then never answers again."""
+
+    def __init__(self, tactics: list[tuple[str, float]]) -> None:
+        self.tactics = tactics
+        self.calls = 0
+
+    async def propose(self, state: object, k: int) -> list[Candidate]:
+        self.calls += 1
+        if self.calls > 1:
+            await asyncio.sleep(30)
+        return [Candidate(t, lp) for t, lp in self.tactics[:k]]
+
+
+async def test_deadline_interrupts_a_hanging_generator() -> None:
+    trace = TraceBuilder().edge("root", "a", "A")
+    cfg = SearchConfig(time_limit_s=0.2)
+    result = await BestFirstSearch(trace.env(), HangingGenerator([("a", 0.0)]),
+                                   config=cfg).search(Theorem("t"))
+    assert result.status == "budget" and result.stats.wall_s < 2.0
+    assert result.stats.generator_calls == 2
+
+
+async def test_cancelling_a_search_is_not_mistaken_for_its_deadline() -> None:
+    trace = TraceBuilder().edge("root", "hang", "A", latency_s=30.0)
+    search = BestFirstSearch(trace.env(latency_s="recorded"), generator({"root": [("hang", 0.0)]}),
+                             config=SearchConfig(time_limit_s=0.1))
+    task = asyncio.ensure_future(search.search(Theorem("t")))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
 
 
 async def test_max_nodes_cap_holds() -> None:
@@ -326,3 +383,12 @@ def test_search_node_tactic_property() -> None:
     assert root.tactic is None and root.state.num_goals == 1
     child = SearchNode(ProofState(()), depth=1, tactics=("simp",), parent=root)
     assert child.tactic == "simp" and child.state.num_goals == 0
+
+
+@pytest.mark.parametrize("text", ["simp", "  simp at h  ", "", "   ", "exact foo\n  bar",
+                                  "a\n\nb", "\n  intro x\n  simp\n", "a\tb"])
+def test_one_line_fast_path_splits_as_split_tactics(text: str) -> None:
+    from prover.search import _split
+    from prover.tactics import split_tactics
+
+    assert _split(text) == split_tactics(text)
