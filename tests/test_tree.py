@@ -70,3 +70,21 @@ def test_check_invariants_catches_corruption() -> None:
     tree.graph.nodes[a.state.key]["status"] = "proved"  # type: ignore[union-attr]
     with pytest.raises(AssertionError):
         tree.check_invariants()
+
+
+def test_tried_and_errors_of_untouched_and_used_nodes() -> None:
+    tree = SearchTree(st("r"))
+    a = tree.add_outcome(tree.root_key, Candidate("a", -1), StateReached(st("a")))
+    assert a is not None
+    # a leaf: nothing tried, no errors, and a query gives a fresh empty list each time
+    assert not tree.tried(a.state.key, "x") and tree.errors(a.state.key) == []
+    tree.errors(a.state.key).append({"tactic": "junk"})
+    assert tree.errors(a.state.key) == []
+    tree.add_outcome(a.state.key, Candidate("bad", -2), TacticError("nope"))
+    tree.add_outcome(a.state.key, Candidate("worse", -3), TacticError("no"))
+    assert tree.tried(a.state.key, "bad") and tree.tried(a.state.key, "worse")
+    assert [e["tactic"] for e in tree.errors(a.state.key)] == ["bad", "worse"]
+    assert tree.to_json()["nodes"][0]["errors"] == []
+    # the graph's attribute dicts are the tree's own: an edit through graph.nodes is seen
+    tree.graph.nodes[a.state.key]["status"] = "failed"
+    assert tree.status(a.state.key) == "failed" and not tree.expandable(a.state.key)
