@@ -181,6 +181,21 @@ async def test_cancelled_apply_leaves_the_session_consistent(env: CoqEnvironment
         assert split.goals == ("n : nat\n⊢ n + 0 = n", "n : nat\n⊢ True")
 
 
+async def test_timeouts_by_the_caller_do_not_use_up_restarts() -> None:
+    # A search's own tactic timeout cancels apply, which kills coqidetop on purpose: a search
+    # with more timeouts than max_restarts must not end in EnvironmentCrashError.
+    env = CoqEnvironment(max_restarts=1)
+    try:
+        async with await env.open(CONJ) as session:
+            intro = state(await session.apply(session.root, "intros n."))
+            for _ in range(3):
+                with pytest.raises(asyncio.TimeoutError):
+                    await asyncio.wait_for(session.apply(intro, LOOP), 0.2)
+            assert state(await session.apply(intro, "split.")).num_goals == 2
+    finally:
+        await env.close()
+
+
 async def test_concurrent_applies_are_serialised_and_correct(env: CoqEnvironment) -> None:
     async with await env.open(CONJ) as session:
         intro = state(await session.apply(session.root, "intros n."))

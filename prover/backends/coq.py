@@ -605,8 +605,12 @@ class CoqSession(SessionBase):
                     if attempt == 1:
                         return TacticError(f"coqidetop died running this tactic: {exc}")
                 except asyncio.CancelledError:
-                    if self._proc is not None:
-                        self._proc.kill()  # its document position is unknown now
+                    if self._proc is not None and self._proc.alive:
+                        # Its document position is unknown now. A kill on purpose (the
+                        # search's tactic timeout or deadline) is no crash: it does not use
+                        # up max_restarts, or a search with many timeouts would end in error.
+                        self._proc.kill()
+                        self.kills += 1
                     raise
             raise AssertionError("unreachable")
 
