@@ -72,14 +72,27 @@ class TraceRecord:
 def split_lean_goals(pp: str) -> tuple[str, ...]:
     """Split a Lean pretty-printed state into goals, with LeanDojo's rule.
 
-    A leading ``"N goals"`` header is dropped, the text is split on blank lines, and the pieces
-    holding a turnstile ``⊢`` are the goals; ``"no goals"`` gives ``()``.
+    A leading ``"N goals"`` header is dropped, the text is split on blank lines, and each
+    piece holding a turnstile ``⊢`` ends a goal, so there are exactly as many goals as ``⊢``
+    (LeanDojo's ``TacticState.num_goals``); ``"no goals"`` gives ``()``. LeanDojo drops a
+    piece without ``⊢``; it can only be part of a goal printed over a blank line (a long
+    hypothesis), so it is kept with the goal it precedes (at the end: the goal before it)
+    instead of being lost. The one rule for every backend and converter.
     """
     text = pp.strip()
     if not text or text == "no goals":
         return ()
-    text = _GOALS_HEADER.sub("", text)
-    return tuple(piece.strip() for piece in text.split("\n\n") if "⊢" in piece)
+    goals: list[str] = []
+    pending: list[str] = []
+    for piece in _GOALS_HEADER.sub("", text).split("\n\n"):
+        if "⊢" in piece:
+            goals.append("\n\n".join([*pending, piece]).strip())
+            pending = []
+        elif piece.strip():
+            pending.append(piece)
+    if pending and goals:
+        goals[-1] = "\n\n".join([goals[-1], *pending]).strip()
+    return tuple(goals)
 
 
 def _field(obj: Mapping[str, Any], name: str, kinds: tuple[type, ...], where: dict[str, Any],

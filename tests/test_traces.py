@@ -124,6 +124,13 @@ def test_split_lean_goals_follows_leandojo() -> None:
     pp = "2 goals\ncase inl\nh : p\n⊢ q\n\ncase inr\nh : r\n⊢ q"
     assert split_lean_goals(pp) == ("case inl\nh : p\n⊢ q", "case inr\nh : r\n⊢ q")
     assert len(split_lean_goals(pp)) == pp.count("⊢")
+    # A hypothesis printed over a blank line stays in its goal (LeanDojo would drop the part);
+    # the converters and the LeanDojo backend share this one rule.
+    wrapped = "h : let x := 1\n\n  x = 1\n⊢ True\n\ncase b\n⊢ False\n\n  trailing"
+    from prover.backends.leandojo import split_goals
+
+    assert split_lean_goals(wrapped) == split_goals(wrapped) == (
+        "h : let x := 1\n\n  x = 1\n⊢ True", "case b\n⊢ False\n\n  trailing")
 
 
 def test_from_leandojo_steps_builds_roots_and_outcomes() -> None:

@@ -42,6 +42,7 @@ from prover.backends.worker import ThreadWorker
 from prover.env import SessionBase
 from prover.errors import ConfigError, EnvironmentCrashError, EnvironmentInitError, ProverError
 from prover.theorems import LEANDOJO_FIELDS
+from prover.traces import split_lean_goals
 from prover.types import (
     Outcome,
     ProofState,
@@ -76,25 +77,9 @@ def normalize_pp(pp: str) -> str:
 
 
 def split_goals(pp: str) -> tuple[str, ...]:
-    """The goals of a pretty-printed state, by LeanDojo's own rule (``parse_goals``): the
-    blank-line-separated pieces holding a ``⊢``, one goal each, so that there are exactly
-    ``TacticState.num_goals`` (= the number of ``⊢``) of them.
-
-    LeanDojo drops a piece without ``⊢``; it can only be part of a goal whose text holds a
-    blank line (a hypothesis printed over several lines), so it is kept with the goal it
-    precedes (or, at the end, the goal before it) instead of being lost.
-    """
-    goals: list[str] = []
-    pending: list[str] = []
-    for piece in normalize_pp(pp).split("\n\n"):
-        if "⊢" in piece:
-            goals.append("\n\n".join([*pending, piece]))
-            pending = []
-        elif piece.strip():
-            pending.append(piece)
-    if pending and goals:
-        goals[-1] = "\n\n".join([goals[-1], *pending])
-    return tuple(goals)
+    """The goals of a pretty-printed state by LeanDojo's own rule (``parse_goals``), one per
+    ``⊢``: :func:`prover.traces.split_lean_goals`, shared with the trace converters."""
+    return split_lean_goals(normalize_pp(pp))
 
 
 def import_lean_dojo() -> Any:
