@@ -161,3 +161,6 @@ def test_from_pretrained_loads_a_saved_model(tmp_path: Any) -> None:
     assert len(candidates) <= 3
     with pytest.raises(GeneratorError, match="could not load"):
         HFTacticGenerator.from_pretrained(str(tmp_path / "missing"))
+    # A bad template is refused before anything is loaded (here: before the missing path).
+    with pytest.raises(ConfigError, match="unknown template"):
+        HFTacticGenerator.from_pretrained(str(tmp_path / "missing"), template="bogus")

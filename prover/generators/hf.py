@@ -172,6 +172,8 @@ class HFTacticGenerator:
         """
         import transformers
 
+        if template is not None:  # a typo must fail now, not after a multi-GB download
+            get_template(template)
         device = device or _auto_device()
         if dtype == "auto":
             dtype = _auto_dtype(device)
