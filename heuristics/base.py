@@ -43,6 +43,9 @@ class FunctionHeuristic:
 
 def as_heuristic(fn: NodeScoreFn | Heuristic) -> Heuristic:
     """Lift ``fn(node) -> float`` to a :class:`Heuristic`; a Heuristic is returned unchanged."""
+    if isinstance(fn, type):  # a class passes both checks below, and fails only once called
+        raise TypeError(f"expected a Heuristic or a callable node -> float, got the class "
+                        f"{fn.__qualname__}: pass an instance, {fn.__qualname__}(...)")
     if isinstance(fn, Heuristic):
         return fn
     if not callable(fn):

@@ -15,7 +15,8 @@ DEFAULT_BANNED_TACTICS: tuple[str, ...] = (
     "sorry", "admit", "sorryAx", "stop", "give_up", "Admitted", "Admit", "Abort",
 )
 """Tactics that close goals without proof (Lean's ``sorry``/``admit``/``stop``, Coq's
-``admit``/``give_up``/``Admitted``); a candidate containing one as a word is never sent."""
+``admit``/``give_up``/``Admitted``); a candidate containing one as a word, in any letter case,
+is never sent."""
 
 SearchStatus = Literal["proved", "failed", "budget", "error"]
 
@@ -48,17 +49,26 @@ class SearchConfig:
     def __post_init__(self) -> None:
         for name in ("num_candidates", "max_expansions", "max_concurrent_tactics"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if not _is_int(value) or value < 1:
                 raise ConfigError(f"SearchConfig.{name} must be an integer >= 1, got {value!r}")
-        if not (isinstance(self.time_limit_s, (int, float)) and self.time_limit_s > 0):
+        if not (_is_number(self.time_limit_s) and self.time_limit_s > 0):
             raise ConfigError(f"SearchConfig.time_limit_s must be > 0, got {self.time_limit_s!r}")
-        if self.tactic_timeout_s is not None and not self.tactic_timeout_s > 0:
+        if self.tactic_timeout_s is not None and not (
+                _is_number(self.tactic_timeout_s) and self.tactic_timeout_s > 0):
             raise ConfigError(
-                f"SearchConfig.tactic_timeout_s must be > 0 or None, got {self.tactic_timeout_s}")
-        if self.max_nodes is not None and self.max_nodes < 1:
-            raise ConfigError(f"SearchConfig.max_nodes must be >= 1 or None, got {self.max_nodes}")
-        if isinstance(self.banned_tactics, str):
-            raise ConfigError("SearchConfig.banned_tactics must be a tuple of words, not a string")
+                f"SearchConfig.tactic_timeout_s must be > 0 or None, got {self.tactic_timeout_s!r}")
+        if self.max_nodes is not None and not (_is_int(self.max_nodes) and self.max_nodes >= 1):
+            raise ConfigError(
+                f"SearchConfig.max_nodes must be an integer >= 1 or None, got {self.max_nodes!r}")
+        if isinstance(self.banned_tactics, str) or not isinstance(
+                self.banned_tactics, (tuple, list, set, frozenset)):
+            raise ConfigError("SearchConfig.banned_tactics must be a tuple of words, got "
+                              f"{self.banned_tactics!r}")
+        for word in self.banned_tactics:
+            # A blank word would match between any two tokens and ban arbitrary tactics.
+            if not isinstance(word, str) or not word.strip():
+                raise ConfigError(f"SearchConfig.banned_tactics must hold non-blank strings, "
+                                  f"got {word!r}")
         object.__setattr__(self, "banned_tactics", tuple(self.banned_tactics))
 
     def to_dict(self) -> dict[str, Any]:
@@ -67,12 +77,23 @@ class SearchConfig:
         return data
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    """A real number that is not a bool (NaN passes: compare it to reject it)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def banned_pattern(words: tuple[str, ...]) -> re.Pattern[str] | None:
-    """A regex matching any of ``words`` as a whole word (not inside an identifier)."""
+    """A regex matching any of ``words`` as a whole word (not inside an identifier), in any
+    letter case, also when written from the root namespace (``_root_.sorryAx``)."""
     if not words:
         return None
     alternatives = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
-    return re.compile(rf"(?<![\w.'?!]){'(?:' + alternatives + ')'}(?![\w'?!])")
+    return re.compile(rf"(?<![\w.'?!])(?:_root_\.)?(?:{alternatives})(?![\w'?!])",
+                      re.IGNORECASE)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,10 @@
 
 One search runs one theorem. Its frontier is a heap keyed by heuristic score (higher first,
 ties by insertion order, so deterministic inputs give the same tree every run). Candidates of
-one expansion are applied concurrently; their outcomes enter the tree in candidate order.
+one expansion are applied concurrently; their outcomes enter the tree in candidate order (a
+one-step proof ends the rest at once). A plug-in's own exception (heuristic, environment,
+trigger) propagates after the run is cleaned up; a generator's becomes ``GeneratorError``, and
+every ProverError ends the search as status ``error``.
 With a :class:`~rollout.config.RolloutConfig`, a child at a segment boundary starts short
 rollouts that run beside the main loop and add ordinary edges to the same tree.
 """
@@ -10,9 +13,11 @@ rollouts that run beside the main loop and add ordinary edges to the same tree.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import heapq
 import itertools
 import math
+import numbers
 import random
 import sys
 import time
@@ -29,8 +34,10 @@ from prover.tree import SearchTree
 from prover.types import (
     Candidate,
     Outcome,
+    Proved,
     SearchNode,
     StateReached,
+    TacticError,
     TacticTimeout,
     Theorem,
 )
@@ -40,6 +47,8 @@ if TYPE_CHECKING:  # rollout and heuristics.builtin import prover: import them w
     from rollout.trigger import RolloutTrigger
 
 T = TypeVar("T")
+
+_OUTCOMES = (StateReached, Proved, TacticError, TacticTimeout)
 
 
 class BestFirstSearch:
@@ -89,6 +98,26 @@ class _Step(NamedTuple):  # one per tactic: a frozen dataclass took twice as lon
     latency_s: float
 
 
+class _Group:
+    """The concurrent applications of one expansion; the first proof or failure stops the rest."""
+
+    __slots__ = ("failure", "stopped", "tasks")
+
+    def __init__(self) -> None:
+        self.tasks: list[asyncio.Future[list[_Step]]] = []
+        self.stopped = False
+        self.failure: BaseException | None = None
+
+    def stop(self, failure: BaseException | None) -> None:
+        if self.stopped:
+            return
+        self.stopped, self.failure = True, failure
+        current = asyncio.current_task()
+        for task in self.tasks:
+            if task is not current:  # cancelling itself would turn its own result into a cancel
+                task.cancel()
+
+
 class _Run:
     """The state of one search: tree, frontier, counters, background rollouts."""
 
@@ -103,6 +132,7 @@ class _Run:
         self.deadline = start + self.cfg.time_limit_s
         self.expired = False  # set by the deadline's timer (see `call`)
         self.calls: set[asyncio.Task[object]] = set()  # tasks awaiting the env or generator
+        self.interrupted: set[asyncio.Task[object]] = set()  # of those, cancelled by `expire`
         self.tree = SearchTree(session.root)
         self.frontier: list[tuple[float, int, str]] = []
         self.order = itertools.count()
@@ -111,7 +141,7 @@ class _Run:
         # Rollouts get slots of their own, so that they never hold the expansions' slots.
         self.rollout_slots = asyncio.Semaphore(self.cfg.max_concurrent_tactics)
         self.background: set[asyncio.Task[None]] = set()
-        self.pushed = asyncio.Event()
+        self.waiter: asyncio.Future[None] | None = None  # the main loop, waiting on rollouts
         self.failure: BaseException | None = None
         self.rng = random.Random(self.rollout.seed if self.rollout else 0)
         self.n = {"expansions": 0, "env_calls": 0, "generator_calls": 0, "banned": 0,
@@ -130,12 +160,13 @@ class _Run:
             if node is None:
                 if not self.background:
                     return "failed"
-                # Wake when a rollout ends or adds states to the frontier, not only at its end.
-                self.pushed.clear()
-                woken = asyncio.ensure_future(self.pushed.wait())
-                await asyncio.wait({*self.background, woken}, timeout=self.remaining(),
-                                   return_when=asyncio.FIRST_COMPLETED)
-                woken.cancel()
+                # Wake when a rollout ends or adds states to the frontier, or at the deadline
+                # (`wake`). A plain future, not a task: nothing is left pending if cancelled.
+                self.waiter = asyncio.get_running_loop().create_future()
+                try:
+                    await self.waiter
+                finally:
+                    self.waiter = None
                 continue
             await self.push(await self.expand(node))
         return "proved"
@@ -145,9 +176,13 @@ class _Run:
         if candidates is None:
             return []
         self.n["expansions"] += 1
-        allowed = [c for c in candidates if self.allowed(node, c)]
-        results = await _gather_all(self.apply_candidate(node, c, rollout=False)
-                                    for c in allowed)
+        allowed: list[Candidate] = []
+        seen: set[str] = set()
+        for candidate in candidates:  # the same tactic twice in one batch is applied once
+            if candidate.tactic not in seen and self.allowed(node, candidate):
+                seen.add(candidate.tactic)
+                allowed.append(candidate)
+        results = await self.apply_all(node, allowed)
         created = [child for steps in results for child in self.record(steps, rollout=False)]
         self.tree.mark_expanded(node.state.key)
         return created
@@ -169,7 +204,8 @@ class _Run:
             status, message = "proved", None  # kept even when it arrived with a budget hit
             if self.cfg.verify_proof:
                 try:
-                    verified = await self.session.verify(proof)
+                    # Only a real True passes: a truthy "no" or None from a backend is no proof.
+                    verified = await self.session.verify(proof) is True
                 except ProverError as exc:
                     verified, message = False, f"verify failed: {type(exc).__name__}: {exc}"
                 if not verified:
@@ -199,7 +235,8 @@ class _Run:
             if math.isnan(score) or score == -math.inf:
                 continue
             heapq.heappush(self.frontier, (-score, next(self.order), node.state.key))
-            self.pushed.set()
+            if self.waiter is not None:
+                self.wake()
 
     def pop(self) -> SearchNode | None:
         while self.frontier:
@@ -238,8 +275,8 @@ class _Run:
         if rollout:
             self.n["rollout_generator_calls"] += 1
         try:
-            return await self.call(self.generator.propose(node.state, k))
-        except asyncio.TimeoutError:
+            proposed = await self.call(_own_timeout(self.generator.propose(node.state, k)))
+        except asyncio.TimeoutError:  # the run's deadline (a generator's own: GeneratorError)
             return None
         except ProverError:
             raise
@@ -248,36 +285,79 @@ class _Run:
                                  f"{node.state.key[:200]!r}: {exc!r}") from exc
         finally:
             self.n["generator_s"] += time.monotonic() - began
+        return _checked_candidates(self.generator, proposed)
 
     async def apply_candidate(self, node: SearchNode, candidate: Candidate, *,
-                              rollout: bool) -> list[_Step]:
-        """Apply the candidate's tactics in order; stop at the first that does not reach a state."""
+                              rollout: bool, group: _Group | None = None) -> list[_Step]:
+        """Apply the candidate's tactics in order; stop at the first that does not reach a state.
+
+        ``group``: the expansion this application belongs to (see :meth:`apply_all`)."""
         steps: list[_Step] = []
         state = node.state
-        for index, tactic in enumerate(_split(candidate.tactic)):
-            async with self.rollout_slots if rollout else self.slots:
-                limit = min(self.cfg.tactic_timeout_s or math.inf, self.remaining())
-                began = time.monotonic()
-                self.n["env_calls"] += 1
-                if rollout:
-                    self.n["rollout_env_calls"] += 1
-                outcome: Outcome
-                try:
-                    if limit <= 0:  # past the deadline: the session is not asked at all
-                        raise asyncio.TimeoutError
-                    outcome = await self.call(self.session.apply(state, tactic),
-                                              self.cfg.tactic_timeout_s)
-                except asyncio.TimeoutError:
-                    outcome = TacticTimeout(f"no answer within {limit:.3g} s")
-                latency = time.monotonic() - began
-                self.n["env_s"] += latency
-            # The first tactic carries the candidate's logprob (usually it is the candidate).
-            part = candidate if index == 0 and tactic == candidate.tactic else Candidate(
-                tactic, candidate.logprob if index == 0 else 0.0)
-            steps.append(_Step(state.key, part, outcome, latency))
-            if not isinstance(outcome, StateReached):
-                break
-            state = outcome.state
+        try:
+            for index, tactic in enumerate(_split(candidate.tactic)):
+                async with self.rollout_slots if rollout else self.slots:
+                    limit = min(self.cfg.tactic_timeout_s or math.inf, self.remaining())
+                    began = time.monotonic()
+                    self.n["env_calls"] += 1
+                    if rollout:
+                        self.n["rollout_env_calls"] += 1
+                    outcome: Outcome
+                    try:
+                        if limit <= 0:  # past the deadline: the session is not asked at all
+                            raise asyncio.TimeoutError
+                        outcome = await self.call(self.session.apply(state, tactic),
+                                                  self.cfg.tactic_timeout_s)
+                    except asyncio.TimeoutError:
+                        outcome = TacticTimeout(f"no answer within {limit:.3g} s")
+                    if not isinstance(outcome, _OUTCOMES):  # a backend bug, not a failed tactic
+                        raise TypeError(f"{type(self.session).__name__}.apply({tactic[:200]!r}) "
+                                        f"returned {outcome!r}, not an Outcome")
+                    latency = time.monotonic() - began
+                    self.n["env_s"] += latency
+                # The first tactic carries the candidate's logprob (usually it is the candidate).
+                part = candidate if index == 0 and tactic == candidate.tactic else Candidate(
+                    tactic, candidate.logprob if index == 0 else 0.0)
+                steps.append(_Step(state.key, part, outcome, latency))
+                if not isinstance(outcome, StateReached):
+                    break
+                state = outcome.state
+        except Exception as exc:
+            if group is not None:
+                group.stop(exc)
+            raise
+        if group is not None and len(steps) == 1 and isinstance(steps[0].outcome, Proved):
+            group.stop(None)
+        return steps
+
+    async def apply_all(self, node: SearchNode, candidates: Sequence[Candidate]
+                        ) -> list[list[_Step]]:
+        """Apply the candidates of one expansion concurrently; their steps, in candidate order.
+
+        A candidate that proves ``node`` in one step ends the others still in flight (no proof
+        through ``node`` can be shorter, and a hanging sibling would hold the proof until its
+        timeout); they are left out. A candidate that raises ends the others and is re-raised.
+        """
+        group = _Group()
+        group.tasks = [asyncio.ensure_future(self.apply_candidate(node, c, rollout=False,
+                                                                  group=group))
+                       for c in candidates]
+        try:
+            results = await asyncio.gather(*group.tasks, return_exceptions=True)
+        except BaseException:  # cancelled from outside: gather has cancelled the tasks
+            for task in group.tasks:
+                task.cancel()
+            await asyncio.gather(*group.tasks, return_exceptions=True)
+            raise
+        if group.failure is not None:
+            raise group.failure
+        steps: list[list[_Step]] = []
+        for result in results:
+            if isinstance(result, BaseException):
+                if group.stopped and isinstance(result, asyncio.CancelledError):
+                    continue
+                raise result  # cancelled by someone else (nobody should)
+            steps.append(result)
         return steps
 
     async def call(self, awaitable: Awaitable[T], timeout: float | None = None) -> T:
@@ -290,7 +370,7 @@ class _Run:
         (``asyncio.wait_for``, before that, also made a task per call: twice the cost again.)
         """
         if sys.version_info < (3, 11):  # no Task.uncancel: a timer per call, as before
-            return await asyncio.wait_for(awaitable, min(timeout or math.inf, self.remaining()))
+            return await _wait_for(awaitable, min(timeout or math.inf, self.remaining()))
         task = asyncio.current_task()
         assert task is not None
         cancels = task.cancelling()
@@ -301,18 +381,28 @@ class _Run:
             async with asyncio.timeout(timeout):
                 return await awaitable
         except asyncio.CancelledError:
-            # Ours only if the deadline passed and nobody else cancelled the task meanwhile.
-            if not self.expired or task.uncancel() > cancels:
-                raise
-            raise asyncio.TimeoutError from None
+            # Ours only if the deadline cancelled this task and nobody else did meanwhile.
+            if task in self.interrupted:
+                self.interrupted.discard(task)
+                if task.uncancel() <= cancels:
+                    raise asyncio.TimeoutError from None
+            raise
         finally:
             self.calls.discard(task)
+            if task in self.interrupted:
+                # The call swallowed the deadline's cancel and answered (or raised something
+                # else): take that cancel back, or it would stay counted on the caller's task,
+                # whose own asyncio.timeout would then raise CancelledError, not TimeoutError.
+                self.interrupted.discard(task)
+                task.uncancel()
 
     def expire(self) -> None:
         """The deadline: cancel the calls in flight (`call` turns that into TimeoutError)."""
         self.expired = True
+        self.wake()
         for task in list(self.calls):
-            task.cancel()
+            if task.cancel():
+                self.interrupted.add(task)
 
     def record(self, steps: Iterable[_Step], *, rollout: bool) -> list[SearchNode]:
         """Add steps to the tree (in order); start rollouts where the trigger fires."""
@@ -349,8 +439,14 @@ class _Run:
         self.background.add(task)
         task.add_done_callback(self._rollout_done)
 
+    def wake(self) -> None:
+        """Resume the main loop if it waits on rollouts."""
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
     def _rollout_done(self, task: asyncio.Task[None]) -> None:
         self.background.discard(task)
+        self.wake()
         if not task.cancelled() and task.exception() is not None and self.failure is None:
             self.failure = task.exception()
 
@@ -413,16 +509,53 @@ def _split(text: str) -> list[str]:
     return [stripped] if stripped else []
 
 
-async def _gather_all(awaitables: Iterable[Awaitable[T]]) -> list[T]:
-    """``asyncio.gather`` that cancels the siblings when one raises."""
-    tasks = [asyncio.ensure_future(a) for a in awaitables]
+async def _wait_for(awaitable: Awaitable[T], timeout: float) -> T:
+    """``asyncio.wait_for`` for Python 3.10, whose own returns the result, swallowing the
+    cancellation, when the caller is cancelled just as the call completes."""
+    task = asyncio.ensure_future(awaitable)
     try:
-        return list(await asyncio.gather(*tasks))
-    except BaseException:
-        for task in tasks:
+        await asyncio.wait((task,), timeout=timeout)
+    finally:  # timed out, or cancelled from outside: end the call before going on
+        if not task.done():
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
+            await asyncio.wait((task,))
+    if task.cancelled():
+        raise asyncio.TimeoutError
+    return task.result()
+
+
+async def _own_timeout(awaitable: Awaitable[T]) -> T:
+    """Await a generator call; a TimeoutError of its own is a GeneratorError, so that only the
+    run's deadline (raised around this by `_Run.call`) reads as "out of time"."""
+    try:
+        return await awaitable
+    except asyncio.TimeoutError as exc:
+        raise GeneratorError(f"the generator timed out: {exc!r}") from exc
+
+
+def _checked_candidates(generator: object, proposed: object) -> list[Candidate]:
+    """The generator's answer as a list of candidates; GeneratorError for anything else (a
+    non-Candidate, a tactic that is not a string, a log-prob that is not a number)."""
+    name = type(generator).__name__
+    if not isinstance(proposed, (list, tuple)):
+        raise GeneratorError(f"{name}.propose returned {type(proposed).__name__}, "
+                             f"not a list of Candidate")
+    candidates = list(proposed)
+    for i, candidate in enumerate(candidates):
+        if not isinstance(candidate, Candidate) or not isinstance(candidate.tactic, str):
+            raise GeneratorError(f"{name}.propose returned {candidate!r} at index {i}, "
+                                 f"not a Candidate with a string tactic")
+        logprob = candidate.logprob
+        if type(logprob) is not float:
+            if isinstance(logprob, bool) or not isinstance(logprob, numbers.Real):
+                raise GeneratorError(f"{name}.propose returned {candidate!r} at index {i}: "
+                                     f"its logprob is not a number")
+            candidate = candidates[i] = dataclasses.replace(candidate, logprob=float(logprob))
+        tactic = candidate.tactic
+        if "\n" not in tactic and tactic != (stripped := tactic.strip()):
+            # One tactic padded with spaces is that tactic: tried, deduplicated, recorded so.
+            candidates[i] = dataclasses.replace(candidate, tactic=stripped)
+    return candidates
 
 
 __all__ = ["BestFirstSearch"]

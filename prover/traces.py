@@ -143,6 +143,8 @@ def parse_trace_record(obj: Any, *, path: str | Path | None = None,
         raise DataFormatError("a 'state' outcome needs at least one goal", field="goals", **where)
     message = _field(obj, "message", (str,), where, required=False)
     latency = _field(obj, "latency_s", (int, float), where, required=False)
+    if isinstance(latency, int) and abs(latency) > 1e300:  # math.isfinite would overflow
+        latency = math.inf if latency > 0 else -math.inf
     if latency is not None and (not math.isfinite(latency) or latency < 0):
         raise DataFormatError(f"latency must be a finite non-negative number, got {latency}",
                               field="latency_s", **where)
@@ -154,16 +156,27 @@ def parse_trace_record(obj: Any, *, path: str | Path | None = None,
 
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
-    """Yield ``(line_number, decoded_object)`` for each non-blank line; bad JSON raises."""
-    with open(path, encoding="utf-8") as handle:
+    """Yield ``(line_number, decoded_object)`` for each non-blank line; a line that is not
+    UTF-8 or not JSON raises DataFormatError naming it."""
+    # Bytes that are not UTF-8 decode to lone surrogates here and are reported with their
+    # line (strict decoding would fail on a whole buffered chunk, line unknown).
+    with open(path, encoding="utf-8", errors="surrogateescape") as handle:
         for number, text in enumerate(handle, start=1):
             if not text.strip():
                 continue
             try:
-                yield number, json.loads(text)
+                text.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise DataFormatError(f"not UTF-8 text (column {exc.start + 1})",
+                                      path=path, line=number) from None
+            try:
+                obj = json.loads(text)
             except json.JSONDecodeError as exc:
                 raise DataFormatError(f"invalid JSON: {exc.msg} (column {exc.colno})",
                                       path=path, line=number) from exc
+            except (RecursionError, ValueError) as exc:  # nested too deep, a huge number
+                raise DataFormatError(f"invalid JSON: {exc}", path=path, line=number) from None
+            yield number, obj
 
 
 def read_trace(path: str | Path) -> list[TraceRecord]:

@@ -51,6 +51,9 @@ class SearchTree:
     """The states a search has reached and the tactics between them."""
 
     def __init__(self, root: ProofState) -> None:
+        if root.key == PROVED_KEY:
+            raise ValueError(f"a root state may not have the key {PROVED_KEY!r}: it is the "
+                             f"search tree's proved terminal")
         self.graph: nx.DiGraph = nx.DiGraph()
         self.root_key = root.key
         self._counter = 0
@@ -143,7 +146,10 @@ class SearchTree:
         child_key = outcome.state.key
         edge = Edge(candidate.tactic, candidate.logprob, "state", latency_s, rollout)
         if child_key in self._attrs:
-            if child_key == parent_key:
+            if child_key == PROVED_KEY:  # an open state posing as the terminal: no proof
+                self._record_error(parent_key, candidate, "error",
+                                   f"state key {PROVED_KEY!r} is reserved", latency_s, rollout)
+            elif child_key == parent_key:
                 self._record_error(parent_key, candidate, "no_progress", "state unchanged",
                                    latency_s, rollout)
             elif self._reaches(child_key, parent_key):

@@ -40,6 +40,9 @@ class ProofState:
 
     def __post_init__(self) -> None:
         if not isinstance(self.goals, tuple):
+            if isinstance(self.goals, str):  # tuple() would make each character a goal
+                raise TypeError(f"ProofState.goals must be a sequence of goals, not the string "
+                                f"{self.goals[:80]!r}")
             object.__setattr__(self, "goals", tuple(self.goals))
         if not self.key:
             object.__setattr__(self, "key", self.pp)

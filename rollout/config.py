@@ -39,12 +39,16 @@ class RolloutConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.depth < 1:
-            raise ConfigError(f"RolloutConfig.depth must be >= 1, got {self.depth}")
-        if self.probes < 1:
-            raise ConfigError(f"RolloutConfig.probes must be >= 1, got {self.probes}")
+        for name in ("depth", "probes"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"RolloutConfig.{name} must be an integer >= 1, got {value!r}")
         if self.mode not in ("greedy", "sample"):
             raise ConfigError(f"RolloutConfig.mode must be 'greedy' or 'sample', got {self.mode!r}")
+        for name in ("temperature", "budget_share"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise ConfigError(f"RolloutConfig.{name} must be a number, got {value!r}")
         if not (self.temperature > 0 and math.isfinite(self.temperature)):
             raise ConfigError(f"RolloutConfig.temperature must be > 0, got {self.temperature}")
         if not 0 < self.budget_share <= 1:
@@ -57,11 +61,16 @@ def choose_candidate(candidates: Sequence[Candidate], config: RolloutConfig,
     """Pick the rollout's next tactic: the ``rank``-th best (greedy) or a sampled one."""
     if not candidates:
         return None
+    # NaN ranks as -inf (it has no order), so that a broken log-prob neither wins nor raises.
+    logprobs = [-math.inf if math.isnan(c.logprob) else c.logprob for c in candidates]
     if config.mode == "greedy":
-        ordered = sorted(candidates, key=lambda c: -c.logprob)
-        return ordered[rank] if rank < len(ordered) else None
-    top = max(c.logprob for c in candidates)
-    weights = [math.exp((c.logprob - top) / config.temperature) for c in candidates]
+        order = sorted(range(len(candidates)), key=lambda i: -logprobs[i])
+        return candidates[order[rank]] if rank < len(order) else None
+    top = max(logprobs)
+    if math.isinf(top):  # all +inf share the draw; all -inf (or NaN): uniform
+        pool = [c for c, lp in zip(candidates, logprobs) if lp == top]
+        return rng.choice(pool)
+    weights = [math.exp((lp - top) / config.temperature) for lp in logprobs]
     return rng.choices(list(candidates), weights=weights, k=1)[0]
 
 

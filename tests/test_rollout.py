@@ -256,6 +256,9 @@ def test_choose_candidate_greedy_and_sampled() -> None:
 @pytest.mark.parametrize("kwargs", [
     {"depth": 0}, {"probes": 0}, {"mode": "beam"}, {"temperature": 0},
     {"temperature": math.inf}, {"budget_share": 0}, {"budget_share": 1.5},
+    # wrong types: ConfigError, not a TypeError here or a crash inside a running search
+    {"depth": 2.5}, {"probes": 1.5}, {"depth": "3"}, {"depth": True}, {"temperature": "1"},
+    {"budget_share": "0.5"}, {"budget_share": math.nan},
 ])
 def test_rollout_config_validation(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ConfigError):

@@ -370,6 +370,11 @@ def test_sync_run_wrapper() -> None:
     {"num_candidates": 0}, {"max_expansions": -1}, {"time_limit_s": 0},
     {"tactic_timeout_s": 0}, {"max_nodes": 0}, {"max_concurrent_tactics": 0},
     {"banned_tactics": "sorry"}, {"num_candidates": True},
+    # wrong types and values: ConfigError, not a TypeError (or a crash once a search runs)
+    {"max_nodes": "5"}, {"max_nodes": 2.5}, {"max_nodes": True}, {"tactic_timeout_s": "1"},
+    {"tactic_timeout_s": math.nan}, {"time_limit_s": True}, {"time_limit_s": math.nan},
+    {"banned_tactics": None}, {"banned_tactics": (None,)},
+    {"banned_tactics": ("",)},  # a blank word would match between tokens, banning anything
 ])
 def test_config_validation(kwargs: dict) -> None:  # type: ignore[type-arg]
     with pytest.raises(ConfigError):
@@ -392,3 +397,11 @@ def test_one_line_fast_path_splits_as_split_tactics(text: str) -> None:
     from prover.tactics import split_tactics
 
     assert _split(text) == split_tactics(text)
+
+
+def test_a_heuristic_class_instead_of_an_instance_is_refused_at_once() -> None:
+    trace, table = two_paths()
+    with pytest.raises(TypeError, match=r"CumulativeLogProb\(\.\.\.\)"):
+        BestFirstSearch(trace.env(), generator(table), CumulativeLogProb)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="instance"):
+        as_heuristic(NormalizedLogProb)  # type: ignore[arg-type]

@@ -193,3 +193,12 @@ def test_write_and_read_trace_roundtrip(tmp_path: Path) -> None:
     assert write_trace(records, path) == 2
     assert read_trace(path) == records
     assert isinstance(records[0].to_outcome(), StateReached)
+
+
+@pytest.mark.parametrize("latency", [float("nan"), float("inf"), -1, True, "0.1"])
+def test_replay_latency_must_be_a_finite_number(latency: object) -> None:
+    from prover import ConfigError
+
+    with pytest.raises(ConfigError, match="latency_s"):
+        ReplayEnvironment([TraceRecord("t", "⊢ p", None, "state", ("⊢ p",))],
+                          latency_s=latency)  # type: ignore[arg-type]

@@ -88,3 +88,20 @@ def test_tried_and_errors_of_untouched_and_used_nodes() -> None:
     # the graph's attribute dicts are the tree's own: an edit through graph.nodes is seen
     tree.graph.nodes[a.state.key]["status"] = "failed"
     assert tree.status(a.state.key) == "failed" and not tree.expandable(a.state.key)
+
+
+def test_a_state_keyed_like_the_proved_terminal_is_not_a_proof() -> None:
+    tree = SearchTree(st("r"))
+    impostor = ProofState(("⊢ still open",), key=PROVED_KEY)
+    assert tree.add_outcome(tree.root_key, Candidate("trick", 0), StateReached(impostor)) is None
+    assert not tree.proved and tree.extract_proof() is None
+    assert [e["outcome"] for e in tree.errors(tree.root_key)] == ["error"]
+    tree.check_invariants()
+    with pytest.raises(ValueError, match="proved terminal"):
+        SearchTree(impostor)
+
+
+def test_goals_given_as_one_string_are_refused() -> None:
+    with pytest.raises(TypeError, match="not the string"):
+        ProofState("⊢ p ∧ q")  # type: ignore[arg-type]
+    assert ProofState(["⊢ p", "⊢ q"]).num_goals == 2  # type: ignore[arg-type]

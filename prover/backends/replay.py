@@ -7,6 +7,7 @@ a real implementation of the protocols that answers from recorded transitions, d
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -47,16 +48,16 @@ class ReplayEnvironment:
 
     ``latency_s`` is ``None`` (answer at once), a fixed delay per apply in seconds, or
     ``"recorded"`` (sleep each record's own ``latency_s``). A tactic that is not recorded for a
-    state gives ``TacticError("not in trace")``. When a transition is recorded twice, the first
-    record wins and ``conflicts`` counts the later ones that disagree.
+    state gives ``TacticError("not in trace")``. When a transition (or a theorem's root) is
+    recorded twice, the first record wins and ``conflicts`` counts the later ones that disagree.
     """
 
     def __init__(self, records: Iterable[TraceRecord], latency_s: Latency = None) -> None:
         if latency_s is not None and latency_s != "recorded":
             if isinstance(latency_s, bool) or not isinstance(latency_s, (int, float)) \
-                    or latency_s < 0:
-                raise ConfigError(f"latency_s must be None, 'recorded' or a number >= 0, "
-                                  f"got {latency_s!r}")
+                    or not 0 <= latency_s < math.inf:  # NaN fails this too
+                raise ConfigError(f"latency_s must be None, 'recorded' or a finite number "
+                                  f">= 0, got {latency_s!r}")
         self.latency_s = latency_s
         self.conflicts = 0
         self._theorems: dict[str, _TheoremTrace] = {}
@@ -73,6 +74,8 @@ class ReplayEnvironment:
         if record.is_root:
             if entry is None:
                 self._theorems[record.theorem] = _TheoremTrace(record)
+            elif (entry.root.state, entry.root.goals) != (record.state, record.goals):
+                self.conflicts += 1  # a second, different root: the first one wins
             return
         if entry is None:
             # A transition before its root: the theorem's root is its first state seen.
