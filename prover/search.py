@@ -16,6 +16,7 @@ import asyncio
 import dataclasses
 import heapq
 import itertools
+import logging
 import math
 import numbers
 import random
@@ -47,6 +48,7 @@ if TYPE_CHECKING:  # rollout and heuristics.builtin import prover: import them w
     from rollout.trigger import RolloutTrigger
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 _OUTCOMES = (StateReached, Proved, TacticError, TacticTimeout)
 
@@ -143,6 +145,7 @@ class _Run:
         self.background: set[asyncio.Task[None]] = set()
         self.waiter: asyncio.Future[None] | None = None  # the main loop, waiting on rollouts
         self.failure: BaseException | None = None
+        self.warned_nan = False
         self.rng = random.Random(self.rollout.seed if self.rollout else 0)
         self.n = {"expansions": 0, "env_calls": 0, "generator_calls": 0, "banned": 0,
                   "rollouts": 0, "rollout_steps": 0, "rollout_env_calls": 0,
@@ -233,6 +236,11 @@ class _Run:
                              f"for {len(nodes)} nodes")
         for node, score in zip(nodes, scores):
             if math.isnan(score) or score == -math.inf:
+                if math.isnan(score) and not self.warned_nan:
+                    # -inf is a heuristic's way to say "never"; NaN is almost always a bug
+                    self.warned_nan = True
+                    log.warning("heuristic %r scored a state NaN: it is never expanded (as "
+                                "for -inf); said once per search", self.heuristic)
                 continue
             heapq.heappush(self.frontier, (-score, next(self.order), node.state.key))
             if self.waiter is not None:

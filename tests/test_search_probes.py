@@ -239,6 +239,15 @@ async def test_non_finite_scores(score: float, proved: bool) -> None:
     assert result.proved is proved and result.status in ("proved", "failed")
 
 
+async def test_nan_scores_are_reported_once_per_search(caplog: pytest.LogCaptureFixture) -> None:
+    trace, table = two_paths()
+    with caplog.at_level("WARNING", logger="prover.search"):
+        await BestFirstSearch(trace.env(), generator(table),
+                              lambda n: 0.0 if n.depth == 0 else math.nan).search(Theorem("t"))
+    nan_warnings = [r for r in caplog.records if "NaN" in r.getMessage()]
+    assert len(nan_warnings) == 1
+
+
 # ---- environments -------------------------------------------------------------------------
 async def test_an_apply_raising_a_plain_exception_propagates_and_closes_the_session() -> None:
     calls = 0
