@@ -38,6 +38,13 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
+from prover.backends.tactic_paths import (
+    LEADS_ELSEWHERE,
+    TacticPath,
+    Unrebuildable,
+    path_of,
+    rebuild_with_restarts,
+)
 from prover.backends.worker import ThreadWorker
 from prover.env import SessionBase
 from prover.errors import ConfigError, EnvironmentCrashError, EnvironmentInitError, ProverError
@@ -55,8 +62,6 @@ from prover.types import (
 
 logger = logging.getLogger(__name__)
 
-TacticPath = tuple[str, ...]
-"""The tactics from the root to a state: the ``handle`` of every state a session hands out."""
 
 DojoFactory = Callable[[Theorem, int], AbstractContextManager[Any]]
 """Makes the Dojo of a theorem; called with the theorem and ``timeout_s``, on the session's
@@ -212,10 +217,6 @@ _CANCELLED = TacticTimeout("cancelled while Lean was running it; the Dojo was ki
 _ABANDONED = TacticTimeout("cancelled while the Dojo was being restarted; the tactic was not run")
 
 
-class _Unrebuildable(Exception):
-    """Replaying a state's path on a restarted Dojo did not give that state back."""
-
-
 class LeanDojoEnvironment:
     """Opens one LeanDojo session per theorem (see the module docstring).
 
@@ -302,7 +303,7 @@ class LeanDojoSession(SessionBase):
         self._root = await self._worker.call(self._start_sync)
 
     async def apply(self, state: ProofState, tactic: str) -> Outcome:
-        path = _path_of(state)
+        path = path_of(state, "LeanDojo")
         if self._closed:
             raise EnvironmentCrashError(f"the LeanDojo session of {self.theorem.name} is closed")
         return await self._worker.call(lambda: self._apply_sync(path, state.key, tactic))
@@ -419,23 +420,13 @@ class LeanDojoSession(SessionBase):
         return self._outcome(result, (*path, tactic))
 
     def _state_for(self, path: TacticPath, key: str) -> Any:
-        """The current Dojo's TacticState for ``path`` (restarting and replaying as needed),
-        or the Outcome to report when that is impossible."""
-        while True:
-            try:
-                return self._rebuild(path, key)
-            except _Unrebuildable as exc:
-                logger.warning("%s: %s", self.theorem.name, exc)
-                return TacticError(str(exc))
-            except Exception as exc:
-                # EnvironmentInitError: the restarted Dojo did not open the theorem; counted
-                # like a crash, so that it is retried, boundedly. Other ProverErrors end it.
-                if isinstance(exc, ProverError) and not isinstance(exc, EnvironmentInitError):
-                    raise
-                outcome = self._failed(exc, "while restarting the Dojo and replaying "
-                                            f"{len(path)} tactics", replaying=True)
-                if outcome is _CANCELLED:
-                    return outcome
+        """The current Dojo state for ``path`` (restarting and replaying as needed), or the
+        Outcome to report when that is impossible."""
+        return rebuild_with_restarts(
+            lambda: self._rebuild(path, key),
+            lambda exc: self._failed(exc, f"while restarting the Dojo and replaying {len(path)} "
+                                          "tactics", replaying=True),
+            _CANCELLED, self.theorem.name, logger)
 
     def _rebuild(self, path: TacticPath, key: str) -> Any:
         if self._dojo is None:
@@ -454,14 +445,12 @@ class LeanDojoSession(SessionBase):
             for index in range(known, len(path)):
                 result = self._dojo.run_tac(state, path[index])
                 if not isinstance(result, self._ld.TacticState):
-                    raise _Unrebuildable(
+                    raise Unrebuildable(
                         f"replaying tactic {index + 1} of {len(path)} ({path[index]!r}) after a "
                         f"restart gave {type(result).__name__}, not the state the search holds")
                 state = self._states[path[:index + 1]] = result
         if normalize_pp(state.pp) != key:
-            raise _Unrebuildable("the tactic path of this state leads elsewhere in this session "
-                                 "(replaying it after a restart reached a different state, or "
-                                 "the state was handed out by another session)")
+            raise Unrebuildable(LEADS_ELSEWHERE)
         return state
 
     def _failed(self, exc: Exception, context: str, *, replaying: bool = False) -> Outcome:
@@ -540,14 +529,6 @@ class LeanDojoSession(SessionBase):
                                         f"{self.theorem.name}: {_describe(exc)}") from exc
         finally:
             self._discard()
-
-
-def _path_of(state: ProofState) -> TacticPath:
-    path = state.handle
-    if not isinstance(path, tuple) or not all(isinstance(t, str) for t in path):
-        raise ValueError(f"state {state.key[:80]!r} was not handed out by a LeanDojo session "
-                         f"(its handle is {type(path).__name__}, not a tactic path)")
-    return path
 
 
 __all__ = [

@@ -50,6 +50,13 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from prover.backends.tactic_paths import (
+    LEADS_ELSEWHERE,
+    TacticPath,
+    Unrebuildable,
+    path_of,
+    rebuild_with_restarts,
+)
 from prover.backends.worker import ThreadWorker, WorkerClosedError
 from prover.env import SessionBase
 from prover.errors import ConfigError, EnvironmentCrashError, EnvironmentInitError, ProverError
@@ -67,8 +74,6 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-TacticPath = tuple[str, ...]
-"""The tactics from the root to a state: the ``handle`` of every state a session hands out."""
 
 STANDARD_AXIOMS: frozenset[str] = frozenset({"propext", "Classical.choice", "Quot.sound"})
 """The axioms ``verify`` accepts by default: Lean's own, on which Mathlib's classical proofs
@@ -310,10 +315,6 @@ def _describe(exc: BaseException) -> str:
         return f"the REPL process no longer holds this session's proof states ({text})"
     text = text if len(text) <= 600 else text[:600] + " ..."
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-class _Unrebuildable(Exception):
-    """Replaying a state's path on a restarted REPL did not give that state back."""
 
 
 class _LostStates(Exception):
@@ -605,7 +606,7 @@ class LeanReplSession(SessionBase):
                                        f"{self.theorem.name} was being opened") from exc
 
     async def apply(self, state: ProofState, tactic: str) -> Outcome:
-        path = _path_of(state)
+        path = path_of(state, "REPL")
         self._check_open()
         return await self._call(lambda: self._apply_sync(path, state.key, tactic))
 
@@ -728,22 +729,13 @@ class LeanReplSession(SessionBase):
         return StateReached(state)
 
     def _state_for(self, path: TacticPath, key: str) -> int | Outcome:
-        while True:
-            try:
-                return self._rebuild(path, key)
-            except _Unrebuildable as exc:
-                logger.warning("%s: %s", self.theorem.name, exc)
-                return TacticError(str(exc))
-            except Exception as exc:
-                # EnvironmentInitError: the restarted process did not start or open the theorem
-                # (LeanServerFactory wraps a failed start so); counted like a crash, so that it
-                # is retried, boundedly. Other ProverErrors end the session.
-                if isinstance(exc, ProverError) and not isinstance(exc, EnvironmentInitError):
-                    raise
-                outcome = self._failed(exc, f"while restarting the REPL and replaying "
-                                            f"{len(path)} tactics", replaying=True)
-                if outcome is _CANCELLED:
-                    return outcome
+        """The current REPL state for ``path`` (restarting and replaying as needed), or the
+        Outcome to report when that is impossible."""
+        return rebuild_with_restarts(
+            lambda: self._rebuild(path, key),
+            lambda exc: self._failed(exc, f"while restarting the REPL and replaying {len(path)} "
+                                          "tactics", replaying=True),
+            _CANCELLED, self.theorem.name, logger)
 
     def _rebuild(self, path: TacticPath, key: str) -> int:
         process = self._process
@@ -765,14 +757,12 @@ class LeanReplSession(SessionBase):
                 raise _LostStates(response.message)
             outcome = self._outcome(response, path[:index + 1])
             if not isinstance(outcome, StateReached):
-                raise _Unrebuildable(
+                raise Unrebuildable(
                     f"replaying tactic {index + 1} of {len(path)} ({path[index]!r}) after a "
                     f"restart gave {outcome}, not the state the search holds")
         proof_state, reached = self._ids[path]
         if reached != key:
-            raise _Unrebuildable("the tactic path of this state leads elsewhere in this session "
-                                 "(replaying it after a restart reached a different state, or "
-                                 "the state was handed out by another session)")
+            raise Unrebuildable(LEADS_ELSEWHERE)
         return proof_state
 
     def _failed(self, exc: Exception, context: str, *, replaying: bool = False) -> Outcome:
@@ -887,14 +877,6 @@ _CANCELLED = TacticTimeout("cancelled while Lean was running it; the REPL proces
                            "and will be restarted")
 _ABANDONED = TacticTimeout("cancelled while the REPL process was being restarted; the tactic "
                            "was not run")
-
-
-def _path_of(state: ProofState) -> TacticPath:
-    path = state.handle
-    if not isinstance(path, tuple) or not all(isinstance(t, str) for t in path):
-        raise ValueError(f"state {state.key[:80]!r} was not handed out by a REPL session "
-                         f"(its handle is {type(path).__name__}, not a tactic path)")
-    return path
 
 
 __all__ = [
