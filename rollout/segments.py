@@ -554,6 +554,39 @@ class SegmentDatasetStats:
 
 
 Source: TypeAlias = str | Path | Trajectory
+"""A trajectory file (any format :func:`load_trajectories` reads) or one trajectory."""
+
+
+@dataclass
+class SourceTally:
+    """What :func:`iter_trajectories` read: files, their detected formats, and the proofs the
+    loader left out, by reason."""
+
+    files: int = 0
+    formats: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
+
+
+def iter_trajectories(trajectories: Source | Iterable[Source], tally: SourceTally, *,
+                      format: TrajectoryFormat = "auto", nonlinear: NonLinear = "reconstruct",
+                      require_complete: bool = True, proofs_per_theorem: int = 1
+                      ) -> Iterator[Trajectory]:
+    """The trajectories of a file, a :class:`Trajectory`, or an iterable of either, in order;
+    files are read with :func:`load_trajectories` (the keyword options go to it) and counted
+    in ``tally``."""
+    sources: Iterable[Source] = (
+        [trajectories] if isinstance(trajectories, (str, Path, Trajectory)) else trajectories)
+    for source in sources:
+        if isinstance(source, Trajectory):
+            yield source
+            continue
+        loaded = load_trajectories(source, format, nonlinear=nonlinear,
+                                   require_complete=require_complete,
+                                   proofs_per_theorem=proofs_per_theorem)
+        tally.files += 1
+        tally.formats[loaded.format] += 1
+        tally.skipped.update(loaded.skipped)
+        yield from loaded.trajectories
 
 
 def build_segment_dataset(trajectories: Source | Iterable[Source], out: str | Path,
@@ -570,44 +603,33 @@ def build_segment_dataset(trajectories: Source | Iterable[Source], out: str | Pa
     length histogram.
     """
     _check_granularity(granularity, max_len, merge_singletons)
-    sources: Iterable[Source] = (
-        [trajectories] if isinstance(trajectories, (str, Path, Trajectory)) else trajectories)
+    tally = SourceTally()
     histogram: Counter[int] = Counter()
-    skipped: Counter[str] = Counter()
-    formats: Counter[str] = Counter()
-    files = n_trajectories = steps = pairs = unsplittable = 0
+    n_trajectories = steps = pairs = unsplittable = 0
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", encoding="utf-8") as handle:
-        for source in sources:
-            if isinstance(source, Trajectory):
-                batch: Sequence[Trajectory] = [source]
-            else:
-                loaded = load_trajectories(source, format, nonlinear=nonlinear,
-                                           require_complete=require_complete,
-                                           proofs_per_theorem=proofs_per_theorem)
-                files += 1
-                formats[loaded.format] += 1
-                skipped.update(loaded.skipped)
-                batch = loaded.trajectories
-            for trajectory in batch:
-                n_trajectories += 1
-                for pair in training_pairs(trajectory, granularity, max_len=max_len,
-                                           merge_singletons=merge_singletons):
-                    length = pair["end"] - pair["start"]
-                    histogram[length] += 1
-                    steps += length
-                    pairs += 1
-                    if split_tactics(pair["output"]) != list(
-                            trajectory.tactics[pair["start"]:pair["end"]]):
-                        unsplittable += 1
-                    handle.write(json.dumps(pair, ensure_ascii=False) + "\n")
+        for trajectory in iter_trajectories(trajectories, tally, format=format,
+                                            nonlinear=nonlinear,
+                                            require_complete=require_complete,
+                                            proofs_per_theorem=proofs_per_theorem):
+            n_trajectories += 1
+            for pair in training_pairs(trajectory, granularity, max_len=max_len,
+                                       merge_singletons=merge_singletons):
+                length = pair["end"] - pair["start"]
+                histogram[length] += 1
+                steps += length
+                pairs += 1
+                if split_tactics(pair["output"]) != list(
+                        trajectory.tactics[pair["start"]:pair["end"]]):
+                    unsplittable += 1
+                handle.write(json.dumps(pair, ensure_ascii=False) + "\n")
     if unsplittable:
         log.warning("%d pairs in %s have outputs that split_tactics does not split back into "
                     "their tactics", unsplittable, out)
-    return SegmentDatasetStats(granularity, files, n_trajectories, steps, pairs,
-                               dict(sorted(histogram.items())), dict(skipped), dict(formats),
-                               unsplittable)
+    return SegmentDatasetStats(granularity, tally.files, n_trajectories, steps, pairs,
+                               dict(sorted(histogram.items())), dict(tally.skipped),
+                               dict(tally.formats), unsplittable)
 
 
 # ---- CLI --------------------------------------------------------------------------------------
@@ -669,10 +691,13 @@ __all__ = [
     "Granularity",
     "LoadedTrajectories",
     "SegmentDatasetStats",
+    "Source",
+    "SourceTally",
     "Trajectory",
     "TrajectoryStep",
     "build_segment_dataset",
     "detect_format",
+    "iter_trajectories",
     "load_trajectories",
     "register",
     "segment_spans",

@@ -27,13 +27,15 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any
 
 from rollout.segments import (
     NonLinear,
+    Source,
+    SourceTally,
     Trajectory,
     TrajectoryFormat,
-    load_trajectories,
+    iter_trajectories,
 )
 
 
@@ -55,9 +57,6 @@ class ProgressDatasetStats:
                 "duplicates": self.duplicates, "formats": dict(self.formats),
                 "skipped": dict(self.skipped),
                 "histogram": {str(k): v for k, v in sorted(self.histogram.items())}}
-
-
-Source: TypeAlias = str | Path | Trajectory
 
 
 def progress_examples(trajectory: Trajectory) -> list[dict[str, Any]]:
@@ -83,34 +82,22 @@ def build_progress_dataset(trajectories: Source | Iterable[Source], out: str | P
     sharing their first steps), it is written once with the smallest label, the distance along
     the shortest recorded proof; ``duplicates`` counts the others.
     """
-    sources: Iterable[Source] = (
-        [trajectories] if isinstance(trajectories, (str, Path, Trajectory)) else trajectories)
-    formats: Counter[str] = Counter()
-    skipped: Counter[str] = Counter()
+    tally = SourceTally()
     best: dict[tuple[str, str, str, str], dict[str, Any]] = {}
-    files = proofs = duplicates = 0
-    for source in sources:
-        if isinstance(source, Trajectory):
-            batch: Iterable[Trajectory] = [source]
-        else:
-            loaded = load_trajectories(source, format, nonlinear=nonlinear,
-                                       require_complete=require_complete,
-                                       proofs_per_theorem=proofs_per_theorem)
-            files += 1
-            formats[loaded.format] += 1
-            skipped.update(loaded.skipped)
-            batch = loaded.trajectories
-        for trajectory in batch:
-            proofs += 1
-            for example in progress_examples(trajectory):
-                key = (trajectory.theorem, example["goal"], example["prefix"], example["tactic"])
-                seen = best.get(key)
-                if seen is None:
-                    best[key] = example
-                    continue
-                duplicates += 1
-                if example["steps_remaining"] < seen["steps_remaining"]:
-                    seen["steps_remaining"] = example["steps_remaining"]
+    proofs = duplicates = 0
+    for trajectory in iter_trajectories(trajectories, tally, format=format, nonlinear=nonlinear,
+                                        require_complete=require_complete,
+                                        proofs_per_theorem=proofs_per_theorem):
+        proofs += 1
+        for example in progress_examples(trajectory):
+            key = (trajectory.theorem, example["goal"], example["prefix"], example["tactic"])
+            seen = best.get(key)
+            if seen is None:
+                best[key] = example
+                continue
+            duplicates += 1
+            if example["steps_remaining"] < seen["steps_remaining"]:
+                seen["steps_remaining"] = example["steps_remaining"]
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     histogram: Counter[int] = Counter()
@@ -118,8 +105,8 @@ def build_progress_dataset(trajectories: Source | Iterable[Source], out: str | P
         for example in best.values():
             histogram[example["steps_remaining"]] += 1
             handle.write(json.dumps(example, ensure_ascii=False) + "\n")
-    return ProgressDatasetStats(files, proofs, len(best), duplicates, dict(formats),
-                                {k: v for k, v in skipped.items() if v},
+    return ProgressDatasetStats(tally.files, proofs, len(best), duplicates, dict(tally.formats),
+                                {k: v for k, v in tally.skipped.items() if v},
                                 dict(sorted(histogram.items())))
 
 
