@@ -633,28 +633,42 @@ def build_segment_dataset(trajectories: Source | Iterable[Source], out: str | Pa
 
 
 # ---- CLI --------------------------------------------------------------------------------------
+def add_trajectory_arguments(parser: Any) -> None:
+    """``IN... OUT`` and the :func:`iter_trajectories` options, for every command that reads
+    recorded proofs (``seg-prover segments``, ``seg-prover progress build-dataset``)."""
+    parser.add_argument("inputs", nargs="+", metavar="IN",
+                        help="trace JSONL, LeanDojo step JSONL / benchmark JSON, Coq step JSONL")
+    parser.add_argument("out", metavar="OUT", help="output JSONL (overwritten)")
+    parser.add_argument("--format", choices=FORMATS, default="auto",
+                        help="input format (default: detected per file)")
+    parser.add_argument("--nonlinear", choices=NONLINEAR_MODES, default="reconstruct",
+                        help="LeanDojo steps that do not chain (default: reconstruct)")
+    parser.add_argument("--allow-incomplete", action="store_true",
+                        help="keep proofs that do not end with no goals")
+    parser.add_argument("--proofs-per-theorem", type=int, default=1,
+                        help="trace files: this many shortest proofs per theorem")
+
+
+def trajectory_options(args: Any) -> dict[str, Any]:
+    """The :func:`iter_trajectories` keyword options of arguments parsed with
+    :func:`add_trajectory_arguments`."""
+    return {"format": args.format, "nonlinear": args.nonlinear,
+            "require_complete": not args.allow_incomplete,
+            "proofs_per_theorem": args.proofs_per_theorem}
+
+
 def register(subparsers: Any) -> None:
     """Add ``seg-prover segments IN... OUT``."""
     parser = subparsers.add_parser(
         "segments", help="write segment / step / whole-proof SFT pairs from trajectories",
         description="Cut proof trajectories at open-goal-count changes and write SFT pairs "
                     "(JSONL: input, output, theorem, start, end, ...).")
-    parser.add_argument("inputs", nargs="+", metavar="IN",
-                        help="trace JSONL, LeanDojo step JSONL / benchmark JSON, Coq step JSONL")
-    parser.add_argument("out", metavar="OUT", help="output JSONL (overwritten)")
+    add_trajectory_arguments(parser)
     parser.add_argument("--granularity", choices=GRANULARITIES, default="segment")
     parser.add_argument("--max-len", type=int, default=None,
                         help="cut segments longer than this many tactics")
     parser.add_argument("--merge-singletons", action="store_true",
                         help="join length-1 segments to their neighbour")
-    parser.add_argument("--format", choices=FORMATS, default="auto",
-                        help="input format (default: detected per file)")
-    parser.add_argument("--nonlinear", choices=NONLINEAR_MODES, default="reconstruct",
-                        help="LeanDojo steps that do not chain (default: reconstruct)")
-    parser.add_argument("--allow-incomplete", action="store_true",
-                        help="keep trajectories that do not end with no goals")
-    parser.add_argument("--proofs-per-theorem", type=int, default=1,
-                        help="trace files: this many shortest proofs per theorem")
     parser.add_argument("--json", action="store_true", help="print the stats as JSON")
     parser.set_defaults(func=_cmd_segments)
 
@@ -662,8 +676,7 @@ def register(subparsers: Any) -> None:
 def _cmd_segments(args: Any) -> int:
     stats = build_segment_dataset(
         list(args.inputs), args.out, args.granularity, max_len=args.max_len,
-        merge_singletons=args.merge_singletons, format=args.format, nonlinear=args.nonlinear,
-        require_complete=not args.allow_incomplete, proofs_per_theorem=args.proofs_per_theorem)
+        merge_singletons=args.merge_singletons, **trajectory_options(args))
     if args.json:
         print(json.dumps(stats.to_dict(), indent=1))
         return 0
@@ -695,6 +708,7 @@ __all__ = [
     "SourceTally",
     "Trajectory",
     "TrajectoryStep",
+    "add_trajectory_arguments",
     "build_segment_dataset",
     "detect_format",
     "iter_trajectories",
@@ -703,4 +717,5 @@ __all__ = [
     "segment_spans",
     "split_into_segments",
     "training_pairs",
+    "trajectory_options",
 ]

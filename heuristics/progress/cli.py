@@ -57,30 +57,18 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``build-dataset`` arguments (see :func:`build_progress_dataset`)."""
-    from rollout.segments import FORMATS, NONLINEAR_MODES
+    from rollout.segments import add_trajectory_arguments
 
-    parser.add_argument("inputs", nargs="+", metavar="IN",
-                        help="trace JSONL, LeanDojo step JSONL / benchmark JSON, Coq step JSONL")
-    parser.add_argument("out", metavar="OUT", help="output JSONL (overwritten)")
-    parser.add_argument("--format", choices=FORMATS, default="auto",
-                        help="input format (default: detected per file)")
-    parser.add_argument("--nonlinear", choices=NONLINEAR_MODES, default="reconstruct",
-                        help="LeanDojo steps that do not chain (default: reconstruct)")
-    parser.add_argument("--allow-incomplete", action="store_true",
-                        help="keep proofs that do not end with no goals")
-    parser.add_argument("--proofs-per-theorem", type=int, default=1,
-                        help="trace files: this many shortest proofs per theorem")
+    add_trajectory_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print the counts as JSON")
 
 
 def cmd_build(args: argparse.Namespace) -> int:
     """Write progress examples from recorded proofs and print the counts."""
     from heuristics.progress.build import build_progress_dataset
+    from rollout.segments import trajectory_options
 
-    stats = build_progress_dataset(list(args.inputs), args.out, format=args.format,
-                                   nonlinear=args.nonlinear,
-                                   require_complete=not args.allow_incomplete,
-                                   proofs_per_theorem=args.proofs_per_theorem)
+    stats = build_progress_dataset(list(args.inputs), args.out, **trajectory_options(args))
     if args.json:
         print(json.dumps(stats.to_dict(), indent=1))
     else:
