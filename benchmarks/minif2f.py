@@ -13,12 +13,9 @@ Example (Lean, miniF2F test with a ReProver-style model over the Lean REPL)::
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 from typing import Any
-
-from prover.errors import ProverError
 
 
 def register(subparsers: Any) -> None:
@@ -129,15 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     register(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
-    try:
-        code: int = args.func(args)
-    except ProverError as exc:
-        print(f"seg-prover: error: {exc}", file=sys.stderr)
-        return 2
-    return code
+    from prover.cli import run_command
+
+    return run_command(parser, argv)
 
 
 __all__ = ["cmd_bench", "cmd_report", "config_from_bench_args", "main", "register"]

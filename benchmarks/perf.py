@@ -884,10 +884,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      description=__doc__.splitlines()[0] if __doc__ else None)
     add_arguments(parser)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
-    return _cmd_perf(args)
+    parser.set_defaults(func=_cmd_perf)
+    from prover.cli import run_command
+
+    return run_command(parser, argv)
 
 
 if __name__ == "__main__":

@@ -171,20 +171,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None, *,
+                level: int | None = None) -> int:
+    """Parse ``argv`` and run ``args.func``: what ``seg-prover`` and the ``python -m`` entry
+    points share. Logs at ``level``, or at INFO with ``-v`` and WARNING without; a
+    :class:`ProverError` is printed as ``PROG: error: ...`` and gives exit code 2."""
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    if level is None:
+        level = logging.INFO if getattr(args, "verbose", False) else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
-        code: int = args.func(args)
+        return int(args.func(args))
     except ProverError as exc:
-        print(f"seg-prover: error: {exc}", file=sys.stderr)
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
-    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_command(build_parser(), argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

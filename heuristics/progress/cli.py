@@ -8,12 +8,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from collections.abc import Callable
 from dataclasses import fields
 from typing import Any
-
-from prover.errors import ProverError
 
 _TRAIN_HELP = {
     "data_path": "JSONL of {goal, prefix?, tactic, steps_remaining} lines",
@@ -124,13 +121,9 @@ def register(subparsers: Any) -> None:
 def run_module(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
     """Parse, run ``args.func`` and turn a :class:`ProverError` into exit code 2 (what the
     ``python -m`` entry points share with ``seg-prover``)."""
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return int(args.func(args))
-    except ProverError as exc:
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
-        return 2
+    from prover.cli import run_command
+
+    return run_command(parser, argv, level=logging.INFO)
 
 
 def train_parser() -> argparse.ArgumentParser:
