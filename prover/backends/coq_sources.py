@@ -210,14 +210,20 @@ def is_bullet_or_brace(sentence: str) -> bool:
             or bool(_SELECTOR_BRACE.fullmatch(s)))
 
 
-def head_word(sentence: str) -> str:
-    """The command word of a sentence, past attributes ``#[...]`` and a goal selector."""
+def _without_attributes(sentence: str) -> str:
+    """The sentence, stripped, without its leading attributes ``#[...]``."""
     s = sentence.strip()
     while True:
         m = _ATTRIBUTE.match(s)
         if m is None:
             break
         s = s[m.end():]
+    return s
+
+
+def head_word(sentence: str) -> str:
+    """The command word of a sentence, past attributes ``#[...]`` and a goal selector."""
+    s = _without_attributes(sentence)
     m = _SELECTOR.match(s)
     if m is not None:
         s = s[m.end():]
@@ -351,12 +357,7 @@ class Extraction:
 
 
 def _statement_name(sentence: str) -> str | None:
-    s = sentence.strip()
-    while True:
-        m = _ATTRIBUTE.match(s)
-        if m is None:
-            break
-        s = s[m.end():]
+    s = _without_attributes(sentence)
     words = s.split(None, 2)
     while words and words[0] in ("Local", "Global", "Polymorphic", "Monomorphic", "Program"):
         s = s.split(None, 1)[1] if len(s.split(None, 1)) > 1 else ""
