@@ -39,6 +39,18 @@ def demo_cache_dir() -> Path:
     return Path(base) / "seg-prover" / "coq-demo"
 
 
+async def ensure_demo_index(files: tuple[str, ...] = DEMO_INDEX_FILES, *,
+                            progress: bool = True) -> Path:
+    """Replay the human proofs of ``files`` (those of the suite's index split) into the demo's
+    cache, where not done yet (the extraction is resumable per file); returns the cache."""
+    index_dir = demo_cache_dir()
+    root = stdlib_theories()
+    index_files = set(load_manifest()["index_files"])
+    await extract_tree(index_dir, [root / rel for rel in files if rel in index_files], root,
+                       CoqConfig(max_processes=1), progress=progress)
+    return index_dir
+
+
 async def demo_search(index_dir: Path | None, *, time_limit_s: float, num_candidates: int,
                       progress: bool = True) -> list[SearchResult]:
     """Build the index (extracting the demo files if needed) and search the demo lemmas."""
@@ -47,11 +59,7 @@ async def demo_search(index_dir: Path | None, *, time_limit_s: float, num_candid
     theorems = [t for t in load_coq_suite(split="test") if t.name in names]
     theorems.sort(key=lambda t: names.index(t.name))
     if index_dir is None:
-        index_dir = demo_cache_dir()
-        root = stdlib_theories()
-        files = [root / rel for rel in DEMO_INDEX_FILES if rel in manifest["index_files"]]
-        await extract_tree(index_dir, files, root, CoqConfig(max_processes=1),
-                           progress=progress)
+        index_dir = await ensure_demo_index(progress=progress)
     generator = knn_for(index_records(index_dir))
     config = SearchConfig(num_candidates=num_candidates, time_limit_s=time_limit_s,
                           max_expansions=100_000)
@@ -87,4 +95,5 @@ def run_coq_demo(args: Any) -> int:
     return 0 if proved else 1
 
 
-__all__ = ["DEMO_INDEX_FILES", "demo_cache_dir", "demo_search", "run_coq_demo"]
+__all__ = ["DEMO_INDEX_FILES", "demo_cache_dir", "demo_search", "ensure_demo_index",
+           "run_coq_demo"]

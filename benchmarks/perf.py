@@ -49,6 +49,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from benchmarks.coq_demo import DEMO_INDEX_FILES
 from prover.backends.replay import ReplayEnvironment
 from prover.config import SearchConfig, SearchResult, SearchStats
 from prover.env import Environment, Session, SessionBase
@@ -103,10 +104,8 @@ class PerfConfig:
     coq_workers: int = 2
     coq_index: str | None = None
     """A ``seg-prover coq extract`` directory for the k-NN index; ``None``: extract
-    ``coq_index_files`` into the demo's cache."""
-    coq_index_files: tuple[str, ...] = ("Arith/PeanoNat.v", "Arith/Compare_dec.v",
-                                        "Arith/Between.v", "Bool/Bool.v", "Lists/List.v",
-                                        "Init/Logic.v", "Init/Peano.v", "Logic/Decidable.v")
+    ``coq_index_files`` (by default the demo's) into the demo's cache."""
+    coq_index_files: tuple[str, ...] = DEMO_INDEX_FILES
 
     def __post_init__(self) -> None:
         positive = ("branching", "repeats", "overhead_nodes", "memory_nodes", "max_batch",
@@ -644,18 +643,14 @@ def measure_coq(cfg: PerfConfig) -> dict[str, Any]:
 
 
 async def _measure_coq(cfg: PerfConfig) -> dict[str, Any]:
-    from benchmarks.coq_demo import demo_cache_dir
+    from benchmarks.coq_demo import ensure_demo_index
     from benchmarks.coq_suite import index_records, knn_for, load_coq_suite
-    from prover.backends.coq import CoqConfig, CoqEnvironment, stdlib_theories
-    from prover.backends.coq_extract import extract_tree
+    from prover.backends.coq import CoqConfig, CoqEnvironment
 
     if cfg.coq_index is not None:
         index_dir = Path(cfg.coq_index)
-    else:  # the demo's cache: extraction is resumable per file, so files are shared
-        index_dir = demo_cache_dir()
-        root = stdlib_theories()
-        await extract_tree(index_dir, [root / rel for rel in cfg.coq_index_files], root,
-                           CoqConfig(max_processes=1), progress=False)
+    else:
+        index_dir = await ensure_demo_index(cfg.coq_index_files, progress=False)
     generator = knn_for(index_records(index_dir))
     theorems = load_coq_suite(split="test", limit=cfg.coq_theorems)
     search_config = SearchConfig(time_limit_s=cfg.coq_time_limit_s,
