@@ -303,7 +303,7 @@ class _Run:
         steps: list[_Step] = []
         state = node.state
         try:
-            for index, tactic in enumerate(_split(candidate.tactic)):
+            for index, tactic in enumerate(split_tactics(candidate.tactic)):
                 async with self.rollout_slots if rollout else self.slots:
                     limit = min(self.cfg.tactic_timeout_s or math.inf, self.remaining())
                     began = time.monotonic()
@@ -506,15 +506,6 @@ class _Run:
             task.cancel()
         if self.background:
             await asyncio.gather(*self.background, return_exceptions=True)
-
-
-def _split(text: str) -> list[str]:
-    """:func:`split_tactics`, with a fast path for the usual one-line candidate (dedent's
-    regexes cost as much as the rest of an application)."""
-    if "\n" in text:
-        return split_tactics(text)
-    stripped = text.strip()
-    return [stripped] if stripped else []
 
 
 async def _wait_for(awaitable: Awaitable[T], timeout: float) -> T:

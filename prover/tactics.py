@@ -12,6 +12,9 @@ def split_tactics(text: str) -> list[str]:
     above it (a Lean ``have ... := by`` block, a wrapped term), and blank lines are dropped.
     A one-line candidate gives a one-element list.
     """
+    if "\n" not in text:  # the usual candidate; dedent's regexes cost as much as applying it
+        stripped = text.strip()
+        return [stripped] if stripped else []
     tactics: list[str] = []
     for line in textwrap.dedent(text.strip("\n")).split("\n"):
         if not line.strip():
