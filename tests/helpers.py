@@ -110,3 +110,19 @@ class _SpySession(SessionBase):
 
     async def close(self) -> None:
         await self.inner.close()
+
+
+class Capture:
+    """Wraps an environment and keeps the sessions it opened (the search closes them)."""
+
+    def __init__(self, env: Any) -> None:
+        self.env = env
+        self.sessions: list[Any] = []
+
+    async def open(self, theorem: Theorem) -> Any:
+        session = await self.env.open(theorem)
+        self.sessions.append(session)
+        return session
+
+    async def close(self) -> None:
+        await self.env.close()

@@ -15,12 +15,12 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from helpers import Capture
 from lean_dojo import DojoInitError, TacticState
 from lean_fakes import BOTH, LEFT, PROVED, RIGHT, ROOT, THEOREM, FakeLean
 
 from prover import BestFirstSearch, FixedTacticGenerator, SearchConfig, Theorem
 from prover.backends import LeanDojoEnvironment
-from prover.backends.leandojo import LeanDojoSession
 from prover.errors import ConfigError, EnvironmentCrashError, EnvironmentInitError
 from prover.types import ProofState, Proved, StateReached, TacticError, TacticTimeout
 
@@ -32,20 +32,6 @@ TABLE = {
 PROOF = ("constructor", "exact hp", "exact hq")
 
 
-class Capture:
-    """Wraps an environment and keeps the sessions it opened (the search closes them)."""
-
-    def __init__(self, env: LeanDojoEnvironment) -> None:
-        self.env = env
-        self.sessions: list[LeanDojoSession] = []
-
-    async def open(self, theorem: Theorem) -> LeanDojoSession:
-        session = await self.env.open(theorem)
-        self.sessions.append(session)
-        return session
-
-    async def close(self) -> None:
-        await self.env.close()
 
 
 @pytest.fixture

@@ -14,13 +14,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from helpers import Capture
 from lean_fakes import BOTH, LEFT, RIGHT, ROOT, FakeRepl, message
 
 from prover import BestFirstSearch, FixedTacticGenerator, SearchConfig, Theorem
 from prover.backends import LeanReplEnvironment
 from prover.backends.repl import (
     STANDARD_AXIOMS,
-    LeanReplSession,
     declared_theorem_name,
     parse_axioms,
     statement_with_proof,
@@ -55,18 +55,6 @@ def env_for(repl: FakeRepl, **kwargs: Any) -> LeanReplEnvironment:
     return LeanReplEnvironment(server_factory=repl.factory, **kwargs)
 
 
-class Capture:
-    def __init__(self, env: LeanReplEnvironment) -> None:
-        self.env = env
-        self.sessions: list[LeanReplSession] = []
-
-    async def open(self, theorem: Theorem) -> LeanReplSession:
-        session = await self.env.open(theorem)
-        self.sessions.append(session)
-        return session
-
-    async def close(self) -> None:
-        await self.env.close()
 
 
 def search(env: Any, table: dict[str, list[tuple[str, float]]] = TABLE) -> BestFirstSearch:
