@@ -267,6 +267,9 @@ class _CapturingSession(SessionBase):
         self.calls.append((state, tactic, 0))
         return await self.inner.apply(state, tactic)
 
+    def split_tactics(self, text: str) -> list[str]:
+        return self.inner.split_tactics(text)
+
     async def verify(self, tactics: Sequence[str]) -> bool:
         return await self.inner.verify(tactics)
 
@@ -379,6 +382,9 @@ class SerialSession(SessionBase):
         outcome = await self.inner.apply(state, tactic)
         self.intervals.append((began, time.monotonic()))
         return outcome
+
+    def split_tactics(self, text: str) -> list[str]:
+        return self.inner.split_tactics(text)
 
     async def verify(self, tactics: Sequence[str]) -> bool:
         return await self.inner.verify(tactics)

@@ -31,6 +31,15 @@ class Session(Protocol):
         """Run ``tactic`` on ``state`` (a state this session returned) and report the outcome."""
         ...
 
+    def split_tactics(self, text: str) -> list[str]:
+        """The tactics a candidate's text applies, in order, by this backend's language rules.
+
+        Tactic layout belongs to the backend (DESIGN.md): Lean layout for the Lean backends,
+        Coq sentences for Coq. Text that cannot be split with confidence is one tactic; blank
+        text is no tactic. The search never splits a candidate itself.
+        """
+        ...
+
     async def verify(self, tactics: Sequence[str]) -> bool:
         """Check the whole proof from scratch; True only if it is complete and sound."""
         ...
@@ -63,7 +72,12 @@ class Environment(Protocol):
 
 
 class SessionBase:
-    """Mixin giving a session the async-context-manager methods in terms of ``close()``."""
+    """Mixin giving a session the async-context-manager methods in terms of ``close()``, and
+    the layout of a backend that knows no language rules: a candidate is one tactic."""
+
+    def split_tactics(self, text: str) -> list[str]:
+        stripped = text.strip()
+        return [stripped] if stripped else []
 
     async def close(self) -> None:  # pragma: no cover - overridden
         return None

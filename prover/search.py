@@ -30,7 +30,6 @@ from prover.config import SearchConfig, SearchResult, SearchStats, SearchStatus,
 from prover.env import Environment, Session
 from prover.errors import GeneratorError, ProverError
 from prover.generators.base import TacticGenerator
-from prover.tactics import split_tactics
 from prover.tree import SearchTree
 from prover.types import (
     Candidate,
@@ -303,7 +302,7 @@ class _Run:
         steps: list[_Step] = []
         state = node.state
         try:
-            for index, tactic in enumerate(split_tactics(candidate.tactic)):
+            for index, tactic in enumerate(self.session.split_tactics(candidate.tactic)):
                 async with self.rollout_slots if rollout else self.slots:
                     limit = min(self.cfg.tactic_timeout_s or math.inf, self.remaining())
                     began = time.monotonic()

@@ -105,6 +105,9 @@ class _SpySession(SessionBase):
         self.applied.append(tactic)
         return await self.inner.apply(state, tactic)
 
+    def split_tactics(self, text: str) -> list[str]:
+        return self.inner.split_tactics(text)
+
     async def verify(self, tactics: Sequence[str]) -> bool:
         return await self.inner.verify(tactics)
 

@@ -64,6 +64,7 @@ from prover.backends.coq_sources import (
 )
 from prover.env import SessionBase
 from prover.errors import ConfigError, EnvironmentCrashError, EnvironmentInitError
+from prover.tactics import split_tactics
 from prover.types import (
     Outcome,
     ProofState,
@@ -687,6 +688,9 @@ class CoqSession(SessionBase):
         return Proved()
 
     # ---- verify -------------------------------------------------------------------------------
+    def split_tactics(self, text: str) -> list[str]:
+        return split_tactics(text)  # TODO(layout): this backend's own rules
+
     async def verify(self, tactics: Sequence[str]) -> bool:
         """Check ``tactics`` from scratch in a fresh process (see the module docstring)."""
         return (await verify_proof(self.config, self.document, tactics)).ok

@@ -48,6 +48,7 @@ from prover.backends.tactic_paths import (
 from prover.backends.worker import ThreadWorker
 from prover.env import SessionBase
 from prover.errors import ConfigError, EnvironmentCrashError, EnvironmentInitError, ProverError
+from prover.tactics import split_tactics
 from prover.theorems import LEANDOJO_FIELDS
 from prover.traces import split_lean_goals
 from prover.types import (
@@ -307,6 +308,9 @@ class LeanDojoSession(SessionBase):
         if self._closed:
             raise EnvironmentCrashError(f"the LeanDojo session of {self.theorem.name} is closed")
         return await self._worker.call(lambda: self._apply_sync(path, state.key, tactic))
+
+    def split_tactics(self, text: str) -> list[str]:
+        return split_tactics(text)  # TODO(layout): this backend's own rules
 
     async def verify(self, tactics: Sequence[str]) -> bool:
         """Replay ``tactics`` from the start in a fresh Dojo; True only if they end the proof."""

@@ -60,6 +60,7 @@ from prover.backends.tactic_paths import (
 from prover.backends.worker import ThreadWorker, WorkerClosedError
 from prover.env import SessionBase
 from prover.errors import ConfigError, EnvironmentCrashError, EnvironmentInitError, ProverError
+from prover.tactics import split_tactics
 from prover.types import (
     Outcome,
     ProofState,
@@ -609,6 +610,9 @@ class LeanReplSession(SessionBase):
         path = path_of(state, "REPL")
         self._check_open()
         return await self._call(lambda: self._apply_sync(path, state.key, tactic))
+
+    def split_tactics(self, text: str) -> list[str]:
+        return split_tactics(text)  # TODO(layout): this backend's own rules
 
     async def verify(self, tactics: Sequence[str]) -> bool:
         """Compile header + statement + proof as one command; True if no error and no sorry,

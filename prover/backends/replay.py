@@ -16,6 +16,7 @@ from typing import Literal
 
 from prover.env import Environment, Session, SessionBase
 from prover.errors import ConfigError, EnvironmentInitError
+from prover.tactics import split_tactics
 from prover.traces import TraceRecord, TraceWriter, read_trace
 from prover.types import (
     Outcome,
@@ -137,6 +138,9 @@ class ReplaySession(SessionBase):
             return TacticError(NOT_IN_TRACE)
         return record.to_outcome()
 
+    def split_tactics(self, text: str) -> list[str]:
+        return split_tactics(text)  # recorded traces are Lean's
+
     async def verify(self, tactics: Sequence[str]) -> bool:
         state = self._root
         for index, tactic in enumerate(tactics):
@@ -204,6 +208,9 @@ class RecordingSession(SessionBase):
         self._writer.write(TraceRecord(self._theorem, state.pp, tactic, outcome_kind(outcome),
                                        goals, message, round(latency, 6)))
         return outcome
+
+    def split_tactics(self, text: str) -> list[str]:
+        return self._inner.split_tactics(text)
 
     async def verify(self, tactics: Sequence[str]) -> bool:
         return await self._inner.verify(tactics)
