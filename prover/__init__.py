@@ -8,6 +8,7 @@ from prover.backends.replay import RecordingEnvironment, ReplayEnvironment
 from prover.config import DEFAULT_BANNED_TACTICS, SearchConfig, SearchResult, SearchStats
 from prover.env import Environment, Session
 from prover.errors import (
+    BackendUnavailableError,
     ConfigError,
     DataFormatError,
     EnvironmentCrashError,
@@ -34,6 +35,7 @@ from prover.types import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "BackendUnavailableError",
     "DEFAULT_BANNED_TACTICS",
     "BestFirstSearch",
     "Candidate",

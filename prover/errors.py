@@ -4,6 +4,8 @@
 
     ProverError
     ├── EnvironmentInitError    a prover process or repository could not be started
+    │   └── BackendUnavailableError   the backend cannot start at all (no lake/coqidetop,
+    │                                 a bad executable): permanent, a benchmark run stops
     ├── EnvironmentCrashError   a prover process died and could not be recovered
     ├── DataFormatError         a bad record in an input file (path, line, field)
     ├── ConfigError             an invalid configuration value
@@ -23,6 +25,12 @@ class ProverError(Exception):
 
 class EnvironmentInitError(ProverError):
     """A proof environment could not be opened (process start, tracing, bad theorem)."""
+
+
+class BackendUnavailableError(EnvironmentInitError):
+    """The backend cannot start for any theorem (its executable or toolchain is missing or
+    broken). Unlike a passing crash this is permanent: retrying or moving on to the next
+    theorem cannot help, so ``bench`` stops before writing a row."""
 
 
 class EnvironmentCrashError(ProverError):
@@ -65,6 +73,7 @@ class DataFormatError(ProverError):
 
 
 __all__ = [
+    "BackendUnavailableError",
     "ConfigError",
     "DataFormatError",
     "EnvironmentCrashError",

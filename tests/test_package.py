@@ -14,7 +14,8 @@ from prover.cli import main
 
 PINNED = {
     prover: {
-        "DEFAULT_BANNED_TACTICS", "BestFirstSearch", "Candidate", "ConfigError",
+        "BackendUnavailableError", "DEFAULT_BANNED_TACTICS", "BestFirstSearch", "Candidate",
+        "ConfigError",
         "DataFormatError", "Environment", "EnvironmentCrashError", "EnvironmentInitError",
         "FixedTacticGenerator", "GeneratorError", "Outcome", "ProofState", "Proved",
         "ProverError", "RecordingEnvironment", "ReplayEnvironment", "SearchConfig",
