@@ -15,8 +15,9 @@ Segment-Level Learning for LLM-Based Theorem Proving"):
 - ``"whole"``: one pair per trajectory (whole-proof generation).
 
 Each pair's ``input`` is the state at the start of the unit and its ``output`` the unit's tactics
-joined by ``"\\n"`` (what :func:`prover.tactics.split_tactics` splits back into tactics, so a
-segment-trained policy's output can be applied as a multi-tactic candidate).
+one per line, written so that the backend of the data's language splits it back into them
+(:mod:`rollout.tactic_text`: Lean layout for LeanDojo steps and traces, Coq sentences for Coq
+steps), so a segment-trained policy's output can be applied as a multi-tactic candidate.
 
 Three inputs are read (:func:`load_trajectories`, format detected from the first record):
 
@@ -67,8 +68,8 @@ from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
 from prover.errors import ConfigError, DataFormatError
-from prover.tactics import split_tactics
 from prover.traces import iter_jsonl, parse_trace_record, split_lean_goals
+from rollout.tactic_text import join_tactics, language_of, split_tactics
 
 log = logging.getLogger(__name__)
 
@@ -247,15 +248,17 @@ def training_pairs(trajectory: Trajectory, granularity: Granularity = "segment",
                    max_len: int | None = None, merge_singletons: bool = False
                    ) -> list[dict[str, Any]]:
     """The SFT pairs of one trajectory: ``input`` (state at the unit's start), ``output`` (its
-    tactics joined by ``"\\n"``) and metadata (``theorem``, ``start``, ``end``, ``granularity``,
+    tactics one per line, :func:`rollout.tactic_text.join_tactics` in the trajectory's
+    language) and metadata (``theorem``, ``start``, ``end``, ``granularity``,
     ``goals_before``, ``goals_after``, ``source``, ``reordered``)."""
     pairs: list[dict[str, Any]] = []
+    language = language_of(trajectory.source)
     for start, end in trajectory.spans(granularity, max_len=max_len,
                                        merge_singletons=merge_singletons):
         steps = trajectory.steps[start:end]
         pairs.append({
             "input": steps[0].state,
-            "output": "\n".join(step.tactic for step in steps),
+            "output": join_tactics([step.tactic for step in steps], language),
             "theorem": trajectory.theorem,
             "start": start,
             "end": end,
@@ -525,8 +528,8 @@ class SegmentDatasetStats:
 
     ``histogram`` maps a unit's length in tactics to the number of pairs of that length;
     ``skipped`` counts theorems left out, by reason; ``unsplittable`` counts pairs whose output
-    :func:`prover.tactics.split_tactics` does not split back into their tactics (a multi-line
-    tactic whose continuation lines are not indented).
+    the layout rule of the data's language (:func:`rollout.tactic_text.split_tactics`) does not
+    split back into their tactics.
     """
 
     granularity: str
@@ -620,13 +623,13 @@ def build_segment_dataset(trajectories: Source | Iterable[Source], out: str | Pa
                 histogram[length] += 1
                 steps += length
                 pairs += 1
-                if split_tactics(pair["output"]) != list(
+                if split_tactics(pair["output"], language_of(trajectory.source)) != list(
                         trajectory.tactics[pair["start"]:pair["end"]]):
                     unsplittable += 1
                 handle.write(json.dumps(pair, ensure_ascii=False) + "\n")
     if unsplittable:
-        log.warning("%d pairs in %s have outputs that split_tactics does not split back into "
-                    "their tactics", unsplittable, out)
+        log.warning("%d pairs in %s have outputs that their language's layout does not split "
+                    "back into their tactics", unsplittable, out)
     return SegmentDatasetStats(granularity, tally.files, n_trajectories, steps, pairs,
                                dict(sorted(histogram.items())), dict(tally.skipped),
                                dict(tally.formats), unsplittable)

@@ -8,8 +8,10 @@ import sys
 import heuristics
 import prover
 import prover.backends
+import prover.backends.lean_layout
 import prover.generators
 import rollout
+import rollout.tactic_text
 from prover.cli import main
 
 PINNED = {
@@ -22,6 +24,9 @@ PINNED = {
         "SearchNode", "SearchResult", "SearchStats", "SearchTree", "Session", "StateReached",
         "TacticError", "TacticGenerator", "TacticTimeout", "Theorem", "__version__",
     },
+    prover.backends.lean_layout: {"join_lean_tactics", "split_lean_tactics"},
+    rollout.tactic_text: {"LANGUAGES", "Language", "join_tactics", "language_of",
+                          "split_tactics"},
     heuristics: {
         "NEVER", "CumulativeLogProb", "FunctionHeuristic", "Heuristic", "NodeScoreFn",
         "NormalizedLogProb", "Weighted", "as_heuristic",

@@ -390,13 +390,40 @@ def test_search_node_tactic_property() -> None:
     assert child.tactic == "simp" and child.state.num_goals == 0
 
 
-@pytest.mark.parametrize("text", ["simp", "  simp at h  ", "", "   ", "exact foo\n  bar",
-                                  "a\n\nb", "\n  intro x\n  simp\n", "a\tb"])
-def test_one_line_fast_path_splits_as_split_tactics(text: str) -> None:
-    from prover.tactics import split_tactics
+# ---- multi-line candidates: the replay session splits them with Lean's layout ----------------
+CASES = "cases h with\n| inl h => exact h\n| inr h => simp"
 
-    # a trailing newline forces the general (dedent) path, and changes nothing else
-    assert split_tactics(text) == split_tactics(text + "\n")
+
+async def test_a_multi_line_tactic_is_sent_as_one_tactic() -> None:
+    spy = SpyEnvironment(TraceBuilder().edge("root", CASES, "proved").env())
+    result = await BestFirstSearch(spy, generator({"root": [(CASES, -0.5)]})).search(Theorem("t"))
+    assert spy.applied == [CASES]  # not cut at each line into three pieces Lean rejects
+    assert result.proved and result.proof == (CASES,) and result.stats.env_calls == 1
+
+
+async def test_a_two_tactic_candidate_adds_the_intermediate_state() -> None:
+    trace = TraceBuilder().edge("root", "intro x", "A").edge("A", CASES, "proved")
+    spy = SpyEnvironment(trace.env())
+    gen = generator({"root": [("intro x\n" + CASES, -1.0)], "A": []})
+    result = await BestFirstSearch(spy, gen).search(Theorem("t"))
+    assert spy.applied == ["intro x", CASES]
+    assert result.proved and result.proof == ("intro x", CASES)
+    assert result.tree is not None and result.tree.node(key("A")).tactics == ("intro x",)
+    result.tree.check_invariants()
+
+
+async def test_replay_layout_is_a_choice_of_the_environment() -> None:
+    from prover import ReplayEnvironment
+    from prover.backends.coq_sources import split_sentences
+
+    records = TraceBuilder().records
+    async with await ReplayEnvironment(records).open(Theorem("t")) as session:
+        assert session.split_tactics("constructor\n<;> simp") == ["constructor\n<;> simp"]
+    coq = ReplayEnvironment(records, layout=lambda text: [s.text for s in split_sentences(text)])
+    async with await coq.open(Theorem("t")) as session:
+        assert session.split_tactics("intros.\n- auto.") == ["intros.", "-", "auto."]
+    with pytest.raises(ConfigError, match="layout"):
+        ReplayEnvironment(records, layout="lean")  # type: ignore[arg-type]
 
 
 def test_a_heuristic_class_instead_of_an_instance_is_refused_at_once() -> None:

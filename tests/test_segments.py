@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from helpers import TraceBuilder
 
+from prover.backends.lean_layout import split_lean_tactics
 from prover.cli import main
 from prover.errors import ConfigError, DataFormatError
-from prover.tactics import split_tactics
 from prover.traces import split_lean_goals, write_trace
 from rollout import (
     Trajectory,
@@ -151,7 +151,7 @@ def test_training_pairs_at_each_granularity() -> None:
     assert [(p["input"], p["output"]) for p in step] == [(f"S{i}", f"t{i + 1}") for i in range(5)]
     whole = training_pairs(traj, "whole")
     assert len(whole) == 1 and whole[0]["input"] == "S0"
-    assert split_tactics(whole[0]["output"]) == list(traj.tactics)
+    assert split_lean_tactics(whole[0]["output"]) == list(traj.tactics)
 
 
 def test_granularity_options_are_checked() -> None:
@@ -416,5 +416,85 @@ def test_real_leandojo_steps(shared_data: Path, tmp_path: Path) -> None:
                 inner = traj.steps[row["start"]:row["end"]]
                 assert not any(s.boundary for s in inner[:-1])
                 assert row["input"] == inner[0].state
-                assert split_tactics(row["output"]) == [s.tactic for s in inner]
+                assert split_lean_tactics(row["output"]) == [s.tactic for s in inner]
     assert sizes["whole"] == len(loaded.trajectories) < sizes["segment"] < sizes["step"]
+
+
+# ---- outputs split back into their tactics, by the language of the data ---------------------
+LEANDOJO_FILES = (LEANDOJO_STEPS, "trajectories/leandojo_benchmark4_subset/long1k_train.json",
+                  "trajectories/leandojo_benchmark4_subset/val20.json")
+
+
+def test_every_output_from_the_shared_lean_data_splits_back(shared_data: Path, tmp_path: Path,
+                                                            capsys: Any) -> None:
+    multi_line_outputs = 0
+    for name in LEANDOJO_FILES:
+        for nonlinear in ("reconstruct", "local", "skip"):
+            for granularity in ("segment", "step", "whole"):
+                out = tmp_path / "pairs.jsonl"
+                stats = build_segment_dataset(
+                    shared_data / name, out, granularity,  # type: ignore[arg-type]
+                    nonlinear=nonlinear, require_complete=False)  # type: ignore[arg-type]
+                assert stats.pairs > 0 and stats.unsplittable == 0, (name, nonlinear, granularity)
+                for line in out.read_text(encoding="utf-8").splitlines():
+                    row = json.loads(line)
+                    tactics = split_lean_tactics(row["output"])
+                    assert len(tactics) == row["end"] - row["start"]
+                    multi_line_outputs += any("\n" in t for t in tactics)
+    assert multi_line_outputs >= 12 * 3  # the multi-line tactics are in there, at least once
+    # the command says nothing about unsplittable outputs either
+    out = tmp_path / "cli.jsonl"
+    assert main(["segments", str(shared_data / LEANDOJO_STEPS), str(out), "--nonlinear", "local",
+                 "--granularity", "whole", "--allow-incomplete"]) == 0
+    assert "do not split back" not in capsys.readouterr().out
+
+
+def test_a_tactic_that_takes_the_lines_after_it_is_kept_apart(tmp_path: Path) -> None:
+    # LeanDojo traces `classical` with its block at the same column as one tactic; the nested
+    # tactics follow it as steps of their own
+    tactics = ("classical\next s\nrw [count_roots]", "ext s", "rw [count_roots]")
+    steps = [TrajectoryStep(f"⊢ P{i}", tactic, 1, 1) for i, tactic in enumerate(tactics)]
+    traj = Trajectory("roots", tuple(steps))
+    (whole,) = training_pairs(traj, "whole")
+    assert split_lean_tactics(whole["output"]) == list(tactics)
+    stats = build_segment_dataset(traj, tmp_path / "o.jsonl", "whole")
+    assert stats.unsplittable == 0
+
+
+def coq_outputs_split_back(steps_path: Path, tmp_path: Path) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for granularity in ("segment", "step", "whole"):
+        out = tmp_path / f"coq-{granularity}.jsonl"
+        stats = build_segment_dataset(steps_path, out, granularity)  # type: ignore[arg-type]
+        assert stats.formats == {"coq": 1} and stats.pairs > 0
+        assert stats.unsplittable == 0, granularity
+        rows += [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    return rows
+
+
+def test_coq_outputs_split_back_as_sentences(tmp_path: Path) -> None:
+    tactics = ["split.", "-", "intros x; auto.", "-", "{", "auto.", "}"]
+    rows = [coq("t", i, f"⊢ G{i}", tactic, 1, 1) for i, tactic in enumerate(tactics)]
+    rows[-1]["num_goals_after"] = 0
+    coq_outputs_split_back(write_jsonl(tmp_path / "coq.jsonl", rows), tmp_path)
+
+
+async def test_every_output_from_a_coq_extraction_splits_back(tmp_path: Path) -> None:
+    import shutil
+
+    from prover.backends.coq import CoqEnvironment, stdlib_theories
+    from prover.backends.coq_extract import extract_file
+
+    if shutil.which("coqidetop.opt") is None:
+        pytest.skip("coqidetop.opt not on PATH")
+    root = stdlib_theories()
+    env = CoqEnvironment(max_processes=1)
+    try:
+        result = await extract_file(env, root / "Arith/Between.v", root)
+    finally:
+        await env.close()
+    steps = write_jsonl(tmp_path / "steps.jsonl", result.steps)
+    rows = coq_outputs_split_back(steps, tmp_path)
+    # bullets are steps: Lean's layout would glue them to the line above
+    assert any("\n-\n" in row["output"] for row in rows)
+    assert any(split_lean_tactics(row["output"]) != row["output"].split("\n") for row in rows)

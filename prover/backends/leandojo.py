@@ -38,6 +38,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
+from prover.backends.lean_layout import split_lean_tactics
 from prover.backends.tactic_paths import (
     LEADS_ELSEWHERE,
     TacticPath,
@@ -48,7 +49,6 @@ from prover.backends.tactic_paths import (
 from prover.backends.worker import ThreadWorker
 from prover.env import SessionBase
 from prover.errors import ConfigError, EnvironmentCrashError, EnvironmentInitError, ProverError
-from prover.tactics import split_tactics
 from prover.theorems import LEANDOJO_FIELDS
 from prover.traces import split_lean_goals
 from prover.types import (
@@ -310,7 +310,7 @@ class LeanDojoSession(SessionBase):
         return await self._worker.call(lambda: self._apply_sync(path, state.key, tactic))
 
     def split_tactics(self, text: str) -> list[str]:
-        return split_tactics(text)  # TODO(layout): this backend's own rules
+        return split_lean_tactics(text)
 
     async def verify(self, tactics: Sequence[str]) -> bool:
         """Replay ``tactics`` from the start in a fresh Dojo; True only if they end the proof."""

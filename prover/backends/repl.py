@@ -50,6 +50,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from prover.backends.lean_layout import split_lean_tactics
 from prover.backends.tactic_paths import (
     LEADS_ELSEWHERE,
     TacticPath,
@@ -60,7 +61,6 @@ from prover.backends.tactic_paths import (
 from prover.backends.worker import ThreadWorker, WorkerClosedError
 from prover.env import SessionBase
 from prover.errors import ConfigError, EnvironmentCrashError, EnvironmentInitError, ProverError
-from prover.tactics import split_tactics
 from prover.types import (
     Outcome,
     ProofState,
@@ -612,7 +612,7 @@ class LeanReplSession(SessionBase):
         return await self._call(lambda: self._apply_sync(path, state.key, tactic))
 
     def split_tactics(self, text: str) -> list[str]:
-        return split_tactics(text)  # TODO(layout): this backend's own rules
+        return split_lean_tactics(text)
 
     async def verify(self, tactics: Sequence[str]) -> bool:
         """Compile header + statement + proof as one command; True if no error and no sorry,

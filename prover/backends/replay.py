@@ -9,14 +9,14 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from prover.backends.lean_layout import split_lean_tactics
 from prover.env import Environment, Session, SessionBase
 from prover.errors import ConfigError, EnvironmentInitError
-from prover.tactics import split_tactics
 from prover.traces import TraceRecord, TraceWriter, read_trace
 from prover.types import (
     Outcome,
@@ -30,6 +30,8 @@ from prover.types import (
 )
 
 Latency = float | Literal["recorded"] | None
+Layout = Callable[[str], list[str]]
+"""How a session cuts a multi-tactic candidate into tactics (``Session.split_tactics``)."""
 
 NOT_IN_TRACE = "not in trace"
 
@@ -51,24 +53,33 @@ class ReplayEnvironment:
     ``"recorded"`` (sleep each record's own ``latency_s``). A tactic that is not recorded for a
     state gives ``TacticError("not in trace")``. When a transition (or a theorem's root) is
     recorded twice, the first record wins and ``conflicts`` counts the later ones that disagree.
+
+    ``layout`` splits a multi-tactic candidate into tactics as the recorded prover would: Lean
+    layout by default (traces and LeanDojo steps are Lean's); pass e.g.
+    ``lambda text: [s.text for s in split_sentences(text)]`` to replay a Coq trace.
     """
 
-    def __init__(self, records: Iterable[TraceRecord], latency_s: Latency = None) -> None:
+    def __init__(self, records: Iterable[TraceRecord], latency_s: Latency = None, *,
+                 layout: Layout = split_lean_tactics) -> None:
         if latency_s is not None and latency_s != "recorded":
             if isinstance(latency_s, bool) or not isinstance(latency_s, (int, float)) \
                     or not 0 <= latency_s < math.inf:  # NaN fails this too
                 raise ConfigError(f"latency_s must be None, 'recorded' or a finite number "
                                   f">= 0, got {latency_s!r}")
+        if not callable(layout):
+            raise ConfigError(f"layout must be a function str -> list[str], got {layout!r}")
         self.latency_s = latency_s
+        self.layout = layout
         self.conflicts = 0
         self._theorems: dict[str, _TheoremTrace] = {}
         for record in records:
             self._add(record)
 
     @classmethod
-    def from_jsonl(cls, path: str | Path, latency_s: Latency = None) -> ReplayEnvironment:
+    def from_jsonl(cls, path: str | Path, latency_s: Latency = None, *,
+                   layout: Layout = split_lean_tactics) -> ReplayEnvironment:
         """Load a trace file (DESIGN.md format); a malformed line raises DataFormatError."""
-        return cls(read_trace(path), latency_s=latency_s)
+        return cls(read_trace(path), latency_s=latency_s, layout=layout)
 
     def _add(self, record: TraceRecord) -> None:
         entry = self._theorems.get(record.theorem)
@@ -102,7 +113,7 @@ class ReplayEnvironment:
         entry = self._theorems.get(theorem.name)
         if entry is None:
             raise EnvironmentInitError(f"theorem {theorem.name!r} is not in the replay trace")
-        return ReplaySession(entry, self.latency_s)
+        return ReplaySession(entry, self.latency_s, self.layout)
 
     async def close(self) -> None:
         return None
@@ -111,9 +122,11 @@ class ReplayEnvironment:
 class ReplaySession(SessionBase):
     """A session over one theorem's recorded transitions."""
 
-    def __init__(self, trace: _TheoremTrace, latency_s: Latency) -> None:
+    def __init__(self, trace: _TheoremTrace, latency_s: Latency,
+                 layout: Layout = split_lean_tactics) -> None:
         self._trace = trace
         self._latency_s = latency_s
+        self._layout = layout
         self.apply_calls = 0
         self._root = ProofState(trace.root.goals, handle=trace.root.state)
 
@@ -139,7 +152,7 @@ class ReplaySession(SessionBase):
         return record.to_outcome()
 
     def split_tactics(self, text: str) -> list[str]:
-        return split_tactics(text)  # recorded traces are Lean's
+        return self._layout(text)
 
     async def verify(self, tactics: Sequence[str]) -> bool:
         state = self._root
