@@ -16,8 +16,8 @@ first line of code. A line continues the tactic above when
 - the line above ends with something that needs more text: ``<;>``, ``by``, ``=>``, ``↦``,
   ``:=``, ``with``, ``,``, ``;``, ``:``, an infix operator, or a word such as ``exact`` or
   ``calc`` that needs an argument. When that word opens a tactic sequence (``by``, ``=>``,
-  ``then``, ``else``, ``do``, or a line that is only ``classical``, ``·``, ``all_goals``,
-  ``try``, ...) and the next line is *not* indented, Lean's sequence takes every following line
+  ``then``, ``else``, ``do``, ``classical``, ``all_goals``, ``try``, ..., or a line that is
+  only a bullet ``·``) and the next line is *not* indented, Lean's sequence takes every following line
   of the block, so the rest of the text is that one tactic (LeanDojo records
   ``classical\\next s\\nrw [...]`` as one tactic), up to a blank line: there our layout
   ends the sequence (Lean's parser would go on: this is our convention, the separator
@@ -56,11 +56,11 @@ _IDENT_CHAR = re.compile(r"[\w'!?]")
 _CONT_WORDS = frozenset({"with", "at", "using", "in", "from", "fun", "λ", "exact", "apply",
                          "refine", "refine'", "show", "calc", "change", "use", "exists",
                          "generalizing", "says", "if", "match", "suffices", "obtain"})
-_SEQ_WORDS = frozenset({"by", "then", "else", "do"})
-# A line that is only one of these opens a tactic sequence (bullets, combinators).
-_SEQ_LINES = frozenset({"classical", "·", ".", "all_goals", "any_goals", "focus", "try",
-                        "repeat", "repeat'", "with_reducible", "with_reducible_and_instances",
-                        "with_unfolding_all", "next", "case"})
+_SEQ_WORDS = frozenset({"by", "then", "else", "do", "classical", "all_goals", "any_goals",
+                        "focus", "try", "repeat", "repeat'", "with_reducible",
+                        "with_reducible_and_instances", "with_unfolding_all"})
+# A line that is only a bullet opens the bullet's tactic sequence.
+_SEQ_LINES = frozenset({"·", "."})
 # Line endings that need more text ('*' is not one: ``simp at *``; nor '-': ``rintro -``;
 # nor '|': ``|x|``).
 _CONT_ENDINGS = ("<;>", ":=", ",", ";", ":", "↦", "<|", "|>", "|>.", "$", "=", "≠", "≤", "≥",
