@@ -17,8 +17,8 @@ first line of code. A line continues the tactic above when
   ``:=``, ``with``, ``,``, ``;``, ``:``, an infix operator, or a word such as ``exact`` or
   ``calc`` that needs an argument. When that word opens a tactic sequence (``by``, ``=>``,
   ``then``, ``else``, ``do``, ``classical``, ``all_goals``, ``try``, ..., or a line that is
-  only a bullet ``·``) and the next line is *not* indented, Lean's sequence takes every following line
-  of the block, so the rest of the text is that one tactic (LeanDojo records
+  only a bullet ``·``) and the next line is *not* indented, Lean's sequence takes every
+  following line of the block, so the rest of the text is that one tactic (LeanDojo records
   ``classical\\next s\\nrw [...]`` as one tactic), up to a blank line: there our layout
   ends the sequence (Lean's parser would go on: this is our convention, the separator
   :func:`join_lean_tactics` writes after such a tactic when another follows it).
