@@ -8,6 +8,7 @@ import sys
 import heuristics
 import prover
 import prover.backends
+import prover.backends.coq
 import prover.generators
 import rollout
 from prover.cli import main
@@ -21,6 +22,11 @@ PINNED = {
         "ProverError", "RecordingEnvironment", "ReplayEnvironment", "SearchConfig",
         "SearchNode", "SearchResult", "SearchStats", "SearchTree", "Session", "StateReached",
         "TacticError", "TacticGenerator", "TacticTimeout", "Theorem", "__version__",
+    },
+    prover.backends.coq: {
+        "VERIFY_NAME", "CoqConfig", "CoqDocument", "CoqEnvironment", "CoqHandle", "CoqSession",
+        "Verdict", "coq_available", "coq_lib_dir", "document_for", "file_args", "make_state",
+        "parse_assumptions", "project_args", "stdlib_theories", "verify_proof",
     },
     heuristics: {
         "NEVER", "CumulativeLogProb", "FunctionHeuristic", "Heuristic", "NodeScoreFn",

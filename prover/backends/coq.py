@@ -73,6 +73,12 @@ class CoqEnvironment:
         self._files: dict[Path, list[Sentence]] = {}
 
     @property
+    def tactic_timeout_s(self) -> float:
+        """Seconds of Coq's own ``Timeout`` per tactic, counted from when the tactic runs (so a
+        search adds no watchdog of its own, see ``SearchConfig.tactic_timeout_s``)."""
+        return float(self.config.coq_timeout)
+
+    @property
     def processes_started(self) -> int:
         """How many processes the pool has started for sessions (restarts not included)."""
         return self._pool.started
