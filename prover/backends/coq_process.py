@@ -144,10 +144,12 @@ class CoqProcess:
             reply = await self.call(xml.init_call(), timeout_s)
         except CoqDied as exc:
             returncode = await self._exit_status()
+            stderr = await self._stderr_text()
             await self.close()
             if returncode is not None and returncode >= 0:
                 raise CoqStartError(f"{command} exited with status {returncode} before "
-                                    f"answering Init: {exc}", returncode) from exc
+                                    f"answering Init" + (f": {stderr}" if stderr else ""),
+                                    returncode) from exc
             raise  # killed by a signal while starting: a passing crash
         except EnvironmentCrashError as exc:  # no answer in time, or not the XML protocol
             await self.close()
@@ -157,6 +159,13 @@ class CoqProcess:
             raise CoqStartError(f"{command}: Init failed: {reply.error}")
         self.root_state = xml.init_state(reply)
         self.document = []
+
+    async def _stderr_text(self) -> str:
+        """The end of what the process wrote to stderr, once it has all been read."""
+        if self._stderr_task is not None:
+            with contextlib.suppress(Exception):  # not read in time, or the read failed
+                await asyncio.wait_for(asyncio.shield(self._stderr_task), 2.0)
+        return self._stderr_tail.decode("utf-8", "replace").strip()[-500:]
 
     async def _exit_status(self) -> int | None:
         """The exit status of a process whose output ended (``None`` if it does not exit)."""
