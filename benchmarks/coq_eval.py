@@ -118,10 +118,13 @@ def _factory(label: str, extraction_dir: Path, online: bool
 
 def _online(base: TacticGenerator, theorem: Theorem, extraction_dir: Path) -> TacticGenerator:
     from benchmarks.coq_suite import MergedGenerator, online_records
+    from prover.backends.coq_layout import strip_structure
     from prover.generators.knn import KNNTacticGenerator
 
     local = online_records(extraction_dir, theorem)
-    return MergedGenerator([base, KNNTacticGenerator.from_traces(local)]) if local else base
+    if not local:
+        return base
+    return MergedGenerator([base, KNNTacticGenerator.from_traces(local, normalize=strip_structure)])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -219,10 +219,13 @@ def knn_for(records: Iterable[TraceRecord], *, online: bool = False,
             extraction_dir: str | Path | None = None, theorem: Theorem | None = None
             ) -> TacticGenerator:
     """A KNN generator over ``records``; with ``online``, merged with one over the proofs
-    preceding ``theorem`` in its file (read from ``extraction_dir``)."""
+    preceding ``theorem`` in its file (read from ``extraction_dir``). Bullets, braces and focus
+    commands are structure, not tactics: they are stripped from the recorded tactics and
+    never proposed (:func:`~prover.backends.coq_layout.strip_structure`)."""
+    from prover.backends.coq_layout import strip_structure
     from prover.generators.knn import KNNTacticGenerator
 
-    base = KNNTacticGenerator.from_traces(list(records))
+    base = KNNTacticGenerator.from_traces(list(records), normalize=strip_structure)
     if not online:
         return base
     if extraction_dir is None or theorem is None:
@@ -230,7 +233,8 @@ def knn_for(records: Iterable[TraceRecord], *, online: bool = False,
     local = online_records(extraction_dir, theorem)
     if not local:
         return base
-    return MergedGenerator([base, KNNTacticGenerator.from_traces(local)])
+    return MergedGenerator([base, KNNTacticGenerator.from_traces(local,
+                                                                 normalize=strip_structure)])
 
 
 # ---- building the manifest -----------------------------------------------------------------

@@ -29,8 +29,13 @@ class SearchConfig:
     - ``max_expansions``: generator calls per theorem, rollout steps included (600, as
       BFS-Prover / DoBeVi).
     - ``time_limit_s``: wall time per theorem (600 s, ReProver).
-    - ``tactic_timeout_s``: per-tactic limit enforced by the search (``None``: leave it to the
-      backend's own timeout).
+    - ``tactic_timeout_s``: a watchdog for sessions with no per-tactic timeout of their own
+      (``None``: no watchdog). A backend owns its tactic timeout (``--tactic-timeout`` sets it),
+      counted from when the tactic starts running; a session or environment that declares one
+      (a ``tactic_timeout_s`` attribute, as Coq's does) gets no watchdog, because the search's
+      timer starts when it hands the tactic over and would count the wait behind the
+      session's other tactics as a timeout. Otherwise an ``apply`` unanswered after this many
+      seconds becomes a TacticTimeout.
     - ``max_nodes``: cap on proof states in the tree (``None``: no cap).
     - ``max_concurrent_tactics``: candidates of one expansion applied at once.
     - ``banned_tactics``: words that disqualify a candidate before it reaches the prover.
@@ -98,11 +103,16 @@ def banned_pattern(words: tuple[str, ...]) -> re.Pattern[str] | None:
 
 @dataclass(frozen=True)
 class SearchStats:
-    """Counters of one search. Rollout work is counted in the totals and also apart."""
+    """Counters of one search. Rollout work is counted in the totals and also apart.
+
+    ``env_calls``: tactics the session answered; ``cancelled_calls``: tactics the search gave
+    up on before an answer (a sibling proved the node, the time limit, a cancel from outside).
+    """
 
     expansions: int = 0
     nodes: int = 0
     env_calls: int = 0
+    cancelled_calls: int = 0
     generator_calls: int = 0
     banned: int = 0
     wall_s: float = 0.0

@@ -34,6 +34,7 @@ from prover.tree import SearchTree
 from prover.types import (
     Candidate,
     Outcome,
+    ProofState,
     Proved,
     SearchNode,
     StateReached,
@@ -146,8 +147,13 @@ class _Run:
         self.failure: BaseException | None = None
         self.warned_nan = False
         self.rng = random.Random(self.rollout.seed if self.rollout else 0)
-        self.n = {"expansions": 0, "env_calls": 0, "generator_calls": 0, "banned": 0,
-                  "rollouts": 0, "rollout_steps": 0, "rollout_env_calls": 0,
+        # The search's watchdog only guards sessions with no per-tactic timeout of their own:
+        # one that has its own counts from when the tactic starts running, while this timer
+        # would also count the wait behind the session's other tactics.
+        own = _own_tactic_timeout(session) or _own_tactic_timeout(search.env)
+        self.watchdog_s = None if own else self.cfg.tactic_timeout_s
+        self.n = {"expansions": 0, "env_calls": 0, "cancelled_calls": 0, "generator_calls": 0,
+                  "banned": 0, "rollouts": 0, "rollout_steps": 0, "rollout_env_calls": 0,
                   "rollout_generator_calls": 0, "env_s": 0.0, "generator_s": 0.0}
 
     # ---- the loop ------------------------------------------------------------------------
@@ -217,6 +223,7 @@ class _Run:
         n = self.n
         stats = SearchStats(
             expansions=int(n["expansions"]), nodes=len(self.tree), env_calls=int(n["env_calls"]),
+            cancelled_calls=int(n["cancelled_calls"]),
             generator_calls=int(n["generator_calls"]), banned=int(n["banned"]),
             wall_s=time.monotonic() - self.start, env_s=n["env_s"], generator_s=n["generator_s"],
             rollouts=int(n["rollouts"]), rollout_steps=int(n["rollout_steps"]),
@@ -298,30 +305,21 @@ class _Run:
                               rollout: bool, group: _Group | None = None) -> list[_Step]:
         """Apply the candidate's tactics in order; stop at the first that does not reach a state.
 
-        ``group``: the expansion this application belongs to (see :meth:`apply_all`)."""
+        ``group``: the expansion this application belongs to (see :meth:`apply_all`).
+        ``env_calls`` counts the tactics the session answered; a call the search gave up on
+        first (a sibling proved the node, the run's deadline, a cancel from outside) counts in
+        ``cancelled_calls`` instead. Only the watchdog (:attr:`SearchConfig.tactic_timeout_s`,
+        for sessions with no timeout of their own) turns a slow answer into a TacticTimeout.
+        """
         steps: list[_Step] = []
         state = node.state
         try:
             for index, tactic in enumerate(self.session.split_tactics(candidate.tactic)):
                 async with self.rollout_slots if rollout else self.slots:
-                    limit = min(self.cfg.tactic_timeout_s or math.inf, self.remaining())
-                    began = time.monotonic()
-                    self.n["env_calls"] += 1
-                    if rollout:
-                        self.n["rollout_env_calls"] += 1
-                    outcome: Outcome
-                    try:
-                        if limit <= 0:  # past the deadline: the session is not asked at all
-                            raise asyncio.TimeoutError
-                        outcome = await self.call(self.session.apply(state, tactic),
-                                                  self.cfg.tactic_timeout_s)
-                    except asyncio.TimeoutError:
-                        outcome = TacticTimeout(f"no answer within {limit:.3g} s")
-                    if not isinstance(outcome, _OUTCOMES):  # a backend bug, not a failed tactic
-                        raise TypeError(f"{type(self.session).__name__}.apply({tactic[:200]!r}) "
-                                        f"returned {outcome!r}, not an Outcome")
-                    latency = time.monotonic() - began
-                    self.n["env_s"] += latency
+                    if self.remaining() <= 0:  # past the deadline: the session is not asked
+                        self.n["cancelled_calls"] += 1
+                        break
+                    outcome, latency = await self.timed_apply(state, tactic, rollout=rollout)
                 # The first tactic carries the candidate's logprob (usually it is the candidate).
                 part = candidate if index == 0 and tactic == candidate.tactic else Candidate(
                     tactic, candidate.logprob if index == 0 else 0.0)
@@ -329,6 +327,10 @@ class _Run:
                 if not isinstance(outcome, StateReached):
                     break
                 state = outcome.state
+        except asyncio.CancelledError:
+            if group is None:  # a group's cancelled members are counted by apply_all
+                self.n["cancelled_calls"] += 1
+            raise
         except Exception as exc:
             if group is not None:
                 group.stop(exc)
@@ -336,6 +338,40 @@ class _Run:
         if group is not None and len(steps) == 1 and isinstance(steps[0].outcome, Proved):
             group.stop(None)
         return steps
+
+    async def timed_apply(self, state: ProofState, tactic: str, *, rollout: bool
+                          ) -> tuple[Outcome, float]:
+        """One ``Session.apply``, its outcome and latency, counted (see apply_candidate)."""
+        began = time.monotonic()
+        outcome: Outcome
+        answered = False
+        try:
+            outcome = await self.call(self.session.apply(state, tactic), self.watchdog_s)
+            answered = True
+        except asyncio.TimeoutError:
+            waited = time.monotonic() - began
+            if self.expired or time.monotonic() >= self.deadline:
+                # The run's own time limit, not the tactic's: the tree keeps it as a timeout
+                # edge, the count does not pretend the prover answered.
+                outcome = TacticTimeout(f"the search's time limit ran out after {waited:.3g} s "
+                                        f"on this tactic")
+            else:
+                answered = True
+                outcome = TacticTimeout(f"no answer within {self.watchdog_s:.3g} s "
+                                        f"(SearchConfig.tactic_timeout_s)")
+        finally:
+            latency = time.monotonic() - began
+            self.n["env_s"] += latency
+        if answered:
+            self.n["env_calls"] += 1
+            if rollout:
+                self.n["rollout_env_calls"] += 1
+        else:
+            self.n["cancelled_calls"] += 1
+        if not isinstance(outcome, _OUTCOMES):  # a backend bug, not a failed tactic
+            raise TypeError(f"{type(self.session).__name__}.apply({tactic[:200]!r}) "
+                            f"returned {outcome!r}, not an Outcome")
+        return outcome, latency
 
     async def apply_all(self, node: SearchNode, candidates: Sequence[Candidate]
                         ) -> list[list[_Step]]:
@@ -362,6 +398,9 @@ class _Run:
         for result in results:
             if isinstance(result, BaseException):
                 if group.stopped and isinstance(result, asyncio.CancelledError):
+                    # Stopped before its answer (maybe before it even started): its tactic
+                    # is counted as cancelled, not as a call the prover answered.
+                    self.n["cancelled_calls"] += 1
                     continue
                 raise result  # cancelled by someone else (nobody should)
             steps.append(result)
@@ -505,6 +544,16 @@ class _Run:
             task.cancel()
         if self.background:
             await asyncio.gather(*self.background, return_exceptions=True)
+
+
+def _own_tactic_timeout(obj: object) -> float | None:
+    """The per-tactic timeout a session (or environment) declares as its own
+    (``tactic_timeout_s``, a finite number > 0), or ``None``."""
+    value = getattr(obj, "tactic_timeout_s", None)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) \
+            and math.isfinite(value) and value > 0:
+        return float(value)
+    return None
 
 
 async def _wait_for(awaitable: Awaitable[T], timeout: float) -> T:

@@ -22,6 +22,13 @@ them.
 Records in LeanDojo's own style (``full_name``, ``statement``, ``url``, ``commit``,
 ``file_path``, as in InternLM-Math's miniF2F files) are read too: ``name`` is the full name,
 the header is empty, and the fields become the ``leandojo`` locator.
+
+A Coq theorem's context travels in the same record (read by the Coq backend, see
+:mod:`prover.backends.coq_documents`): ``header`` (or ``prelude``, not both) holds the sentences
+run before the statement (``Require Import Arith.``); ``coq_args`` a list of command-line flags;
+``file`` (relative to the suite file) with ``index``, the statement's sentence index, a ``.v``
+file to replay up to the statement (``formal_statement`` is then optional). Each is checked
+here: a bad one is a DataFormatError naming the file, line and field.
 """
 
 from __future__ import annotations
@@ -92,8 +99,11 @@ def theorem_from_record(record: Any, *, variant: str | None = None,
         statement = _tactic_opening(_string(record, "statement", where))
     else:
         name = _string(record, "name", where)
-        header = _string(record, "header", where, allow_empty=True)
-        statement = _string(record, "formal_statement", where)
+        header = _string(record, "header", where, allow_empty=True) \
+            if "header" in record or "prelude" not in record else ""
+        coq_file = "file" in record
+        statement = _string(record, "formal_statement", where, allow_empty=coq_file) \
+            if "formal_statement" in record or not coq_file else ""
         if record.get("leandojo") is not None:
             leandojo = _leandojo(record["leandojo"], where, "leandojo.")
     if variant is not None:
@@ -123,7 +133,38 @@ def theorem_from_record(record: Any, *, variant: str | None = None,
     locator: dict[str, Any] = {"header": header, "formal_statement": statement}
     if leandojo is not None:
         locator["leandojo"] = leandojo
+    locator.update(_coq_context(record, where, header))
     return Theorem(name, statement=statement, locator=locator)
+
+
+def _coq_context(record: Mapping[str, Any], where: dict[str, Any], header: str
+                 ) -> dict[str, Any]:
+    """The record's Coq fields (``prelude``, ``coq_args``, ``file`` + ``index``), checked."""
+    out: dict[str, Any] = {}
+    if "prelude" in record:
+        out["prelude"] = _string(record, "prelude", where, allow_empty=True)
+        if header.strip() and out["prelude"].strip():
+            raise DataFormatError("give the sentences before the statement once: 'header' or "
+                                  "'prelude', not both", field="prelude", **where)
+    if "coq_args" in record:
+        args = record["coq_args"]
+        if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+            raise DataFormatError(f"expected a list of strings (command-line flags), got "
+                                  f"{args!r:.80}", field="coq_args", **where)
+        out["coq_args"] = list(args)
+    if "file" in record or "index" in record:
+        file = _string(record, "file", where)
+        index = record.get("index")
+        if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+            raise DataFormatError(f"expected the statement's sentence index (an integer >= 0), "
+                                  f"got {index!r}", field="index", **where)
+        path = Path(file).expanduser()
+        if not path.is_absolute() and where.get("path") is not None:
+            path = Path(where["path"]).resolve().parent / path
+        if not path.is_file():
+            raise DataFormatError(f"no such Coq file: {path}", field="file", **where)
+        out["file"], out["index"] = str(path), index
+    return out
 
 
 def _records(path: str | Path) -> Iterator[tuple[int, Any]]:

@@ -9,6 +9,7 @@ import heuristics
 import prover
 import prover.backends
 import prover.backends.lean_layout
+import prover.backends.coq
 import prover.generators
 import rollout
 import rollout.tactic_text
@@ -27,6 +28,11 @@ PINNED = {
     prover.backends.lean_layout: {"join_lean_tactics", "split_lean_tactics"},
     rollout.tactic_text: {"LANGUAGES", "Language", "join_tactics", "language_of",
                           "split_tactics"},
+    prover.backends.coq: {
+        "VERIFY_NAME", "CoqConfig", "CoqDocument", "CoqEnvironment", "CoqHandle", "CoqSession",
+        "Verdict", "coq_available", "coq_lib_dir", "document_for", "file_args", "make_state",
+        "parse_assumptions", "project_args", "stdlib_theories", "verify_proof",
+    },
     heuristics: {
         "NEVER", "CumulativeLogProb", "FunctionHeuristic", "Heuristic", "NodeScoreFn",
         "NormalizedLogProb", "Weighted", "as_heuristic",

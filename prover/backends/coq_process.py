@@ -7,6 +7,17 @@ state. A reply that does not come within its deadline kills the process (:class:
 end of output is :class:`CoqDied`, an unparsable reply :class:`CoqBadReply`. All three leave the
 process unusable: the owner starts another. The process runs in a process group of its own, and
 killing it kills the group. Feedback before a reply is kept up to :data:`MAX_FEEDBACK_BYTES`.
+
+Starting classifies failures: no such executable (or one that cannot be executed) is
+:class:`~prover.errors.BackendUnavailableError`; a process that exits by itself before answering
+``Init`` (bad flags, a broken installation) is :class:`CoqStartError`; one killed meanwhile is
+:class:`CoqDied`, a passing crash worth a retry.
+
+:meth:`CoqProcess.interrupt` stops the running execution without losing the process: coqidetop
+turns ``SIGINT`` into a ``User interrupt.`` failure of the call it is executing, and the document
+stays known. An interrupt can also outlive its call (one that arrives as the call ends, or the
+next call after an interrupted one, measured on coqidetop 8.16): such a call fails at once with
+``User interrupt.`` before doing anything, and is sent again.
 """
 
 from __future__ import annotations
@@ -17,12 +28,13 @@ import logging
 import os
 import shutil
 import signal
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from prover.backends import coq_xml as xml
-from prover.errors import EnvironmentCrashError, EnvironmentInitError
+from prover.errors import BackendUnavailableError, EnvironmentCrashError, EnvironmentInitError
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +52,25 @@ class CoqHung(EnvironmentCrashError):
 
 class CoqBadReply(EnvironmentCrashError):
     """A reply that cannot be parsed; the process was killed (its document is unknown)."""
+
+
+class CoqStartError(EnvironmentInitError):
+    """The process exited by itself, or answered nonsense, before ``Init`` succeeded: its flags
+    or its installation are wrong (not a passing crash). ``returncode`` is its exit status."""
+
+    def __init__(self, message: str, returncode: int | None = None) -> None:
+        super().__init__(message)
+        self.returncode = returncode
+
+
+INTERRUPTED = "User interrupt."
+"""The error text of a call that ``SIGINT`` stopped."""
+
+_STALE_INTERRUPTS = 4
+"""Times one call is sent when an interrupt meant for an earlier call stops it."""
+
+INSTALL_HINT = ("install Coq 8.16 (apt-get install coq, or opam install coq.8.16.1), or name "
+                "the binary with CoqConfig.executable (--backend-option executable=PATH)")
 
 
 MAX_FEEDBACK_BYTES = 4 << 20
@@ -77,6 +108,9 @@ class CoqProcess:
         self._stderr_task: asyncio.Task[None] | None = None
         self._dead = False
         self._signalled = False
+        self._executing = False  # a Goal call (the one that runs sentences) awaits its reply
+        self._interrupting = False  # interrupt every execution until resume()
+        self.stale_interrupts = 0  # calls sent again after an interrupt meant for another
 
     # ---- life cycle ------------------------------------------------------------------------
     @property
@@ -89,11 +123,11 @@ class CoqProcess:
                 and self._proc.returncode is None)
 
     async def start(self, timeout_s: float = 60.0) -> None:
-        """Start the process and send ``Init``; raises EnvironmentInitError on failure."""
+        """Start the process and send ``Init`` (see the module docstring for the errors)."""
         path = shutil.which(self.executable)
         if path is None:
-            raise EnvironmentInitError(f"{self.executable} not found on PATH (install Coq 8.16: "
-                                       f"apt-get install -y coq)")
+            raise BackendUnavailableError(f"{self.executable} not found on PATH (or not "
+                                          f"executable): {INSTALL_HINT}")
         try:
             # A process group of its own: helpers coqidetop starts (``par:`` tactic workers,
             # native-compute compilers) die with it instead of running on as orphans.
@@ -102,19 +136,45 @@ class CoqProcess:
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
                 start_new_session=True)
         except OSError as exc:
-            raise EnvironmentInitError(f"could not start {path}: {exc}") from exc
+            raise BackendUnavailableError(f"could not execute {path}: {exc}; {INSTALL_HINT}"
+                                          ) from exc
         self._stderr_task = asyncio.ensure_future(self._drain_stderr())
+        command = " ".join((path, *self.args))
         try:
             reply = await self.call(xml.init_call(), timeout_s)
-        except EnvironmentCrashError as exc:
+        except CoqDied as exc:
+            returncode = await self._exit_status()
+            stderr = await self._stderr_text()
             await self.close()
-            raise EnvironmentInitError(f"{path} {' '.join(self.args)} did not start: {exc}"
-                                       ) from exc
+            if returncode is not None and returncode >= 0:
+                raise CoqStartError(f"{command} exited with status {returncode} before "
+                                    f"answering Init" + (f": {stderr}" if stderr else ""),
+                                    returncode) from exc
+            raise  # killed by a signal while starting: a passing crash
+        except EnvironmentCrashError as exc:  # no answer in time, or not the XML protocol
+            await self.close()
+            raise CoqStartError(f"{command} did not start: {exc}") from exc
         if not reply.good:
             await self.close()
-            raise EnvironmentInitError(f"coqidetop Init failed: {reply.error}")
+            raise CoqStartError(f"{command}: Init failed: {reply.error}")
         self.root_state = xml.init_state(reply)
         self.document = []
+
+    async def _stderr_text(self) -> str:
+        """The end of what the process wrote to stderr, once it has all been read."""
+        if self._stderr_task is not None:
+            with contextlib.suppress(Exception):  # not read in time, or the read failed
+                await asyncio.wait_for(asyncio.shield(self._stderr_task), 2.0)
+        return self._stderr_tail.decode("utf-8", "replace").strip()[-500:]
+
+    async def _exit_status(self) -> int | None:
+        """The exit status of a process whose output ended (``None`` if it does not exit)."""
+        if self._proc is None:
+            return None
+        try:
+            return await asyncio.wait_for(self._proc.wait(), 2.0)
+        except asyncio.TimeoutError:
+            return None
 
     async def _drain_stderr(self) -> None:
         assert self._proc is not None and self._proc.stderr is not None
@@ -155,9 +215,49 @@ class CoqProcess:
                 await asyncio.wait_for(self._stderr_task, 1.0)
             self._stderr_task = None
 
+    # ---- interrupts ------------------------------------------------------------------------
+    def interrupt(self) -> None:
+        """Stop the running execution, and any later one until :meth:`resume`, with ``SIGINT``:
+        the call fails with ``User interrupt.``, the process and its document stay usable."""
+        self._interrupting = True
+        if self._executing:
+            self._send_interrupt()
+
+    def resume(self) -> None:
+        """Let executions run again after :meth:`interrupt`."""
+        self._interrupting = False
+
+    def _send_interrupt(self) -> None:
+        if self._proc is None or not self.alive:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self._proc.pid, signal.SIGINT)  # coqidetop only: its workers ignore it
+
     # ---- one call --------------------------------------------------------------------------
-    async def call(self, message: str, timeout_s: float) -> xml.Reply:
-        """Send one call and read its reply; kill the process if none comes within timeout."""
+    async def call(self, message: str, timeout_s: float, *, executes: bool = False
+                   ) -> xml.Reply:
+        """Send one call and read its reply; kill the process if none comes within timeout.
+
+        ``executes``: the call runs sentences (``Goal``), the one :meth:`interrupt` stops. Any
+        other call that fails with ``User interrupt.`` met an interrupt meant for an earlier
+        call, which stopped it before it did anything: it is sent again.
+        """
+        for _ in range(_STALE_INTERRUPTS):
+            if not executes:
+                reply = await self._exchange(message, timeout_s)
+            else:
+                self._executing = True
+                try:
+                    reply = await self._exchange(message, timeout_s)
+                finally:
+                    self._executing = False
+            if reply.good or not reply.error.startswith(INTERRUPTED) \
+                    or (executes and self._interrupting):
+                return reply
+            self.stale_interrupts += 1
+        return reply
+
+    async def _exchange(self, message: str, timeout_s: float) -> xml.Reply:
         proc = self._proc
         if proc is None or not self.alive or proc.stdin is None or proc.stdout is None:
             raise CoqDied("coqidetop is not running")
@@ -169,6 +269,8 @@ class CoqProcess:
         except (BrokenPipeError, ConnectionResetError) as exc:
             self.kill()
             raise CoqDied(f"coqidetop closed its input: {exc}") from exc
+        if self._executing and self._interrupting:
+            self._send_interrupt()
         deadline = time.monotonic() + timeout_s
         stdout = proc.stdout
         buffer = self._buffer
@@ -177,9 +279,8 @@ class CoqProcess:
             if len(buffer) > MAX_FEEDBACK_BYTES:
                 _drop_old_feedback(buffer)
             searched = max(0, len(buffer) - len(xml.REPLY_END) + 1)
-            left = deadline - time.monotonic()
             try:
-                chunk = await asyncio.wait_for(stdout.read(1 << 16), max(left, 0.001))
+                chunk = await _read(stdout, max(deadline - time.monotonic(), 0.001))
             except asyncio.TimeoutError:
                 self.kill()
                 raise CoqHung(f"no reply from coqidetop within {timeout_s:.3g} s") from None
@@ -195,10 +296,11 @@ class CoqProcess:
         raw = bytes(buffer[:end])
         del buffer[:end]
         try:
-            return xml.parse_reply(raw)
+            reply = xml.parse_reply(raw)
         except EnvironmentCrashError as exc:
             self.kill()  # which sentence the reply belonged to, and what it said, is lost
             raise CoqBadReply(str(exc)) from exc
+        return reply
 
     # ---- the document ------------------------------------------------------------------------
     def common_prefix(self, sentences: Sequence[str]) -> int:
@@ -246,16 +348,19 @@ class CoqProcess:
                     break
                 self.document.append((sentences[index], xml.added_state(reply)))
                 pending.append(sentences[index])
-            goals_reply = await self.call(xml.goal_call(), timeout_s)
+            goals_reply = await self.call(xml.goal_call(), timeout_s, executes=True)
             if not goals_reply.good:
                 good = goals_reply.fail_state
                 kept = next((i + 1 for i in range(len(self.document) - 1, -1, -1)
                              if self.document[i][1] == good), 0)
                 kept = max(kept, k) if good is not None else k
-                failed_at = kept
                 message = goals_reply.error or _last_error(goals_reply)
+                if message.startswith(INTERRUPTED):
+                    # The state an interrupted reply names as good may keep the interrupt as
+                    # its error (every later call touching it fails so): drop the whole batch.
+                    kept = k
                 await self._edit_to(kept, timeout_s)
-                return None, SentenceFailed(failed_at, message)
+                return None, SentenceFailed(kept, message)
             k = len(self.document)
             if add_error is not None:
                 return xml.parse_goals(goals_reply), add_error
@@ -278,7 +383,7 @@ class CoqProcess:
         if not reply.good:
             return False, reply.error
         self.document.append((sentence, xml.added_state(reply)))
-        result = await self.call(xml.goal_call(), timeout_s)
+        result = await self.call(xml.goal_call(), timeout_s, executes=True)
         # A command's output is its notice-level messages; "info" (``Fetching opaque proofs
         # from disk ...``) and warnings are Coq talking about itself.
         messages = (*reply.messages, *result.messages)
@@ -288,6 +393,17 @@ class CoqProcess:
             return False, result.error or _last_error(result)
         await self.rewind(k, timeout_s)
         return True, text
+
+
+async def _read(stdout: asyncio.StreamReader, timeout_s: float) -> bytes:
+    """Read a chunk within ``timeout_s`` (TimeoutError after). On Python 3.11+ through
+    ``asyncio.timeout``: 3.11's ``wait_for`` returns the result and drops a cancellation that
+    arrives just as the read completes, and a lost cancel let a closed session's exchange go
+    on (and restart its process)."""
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(timeout_s):
+            return await stdout.read(1 << 16)
+    return await asyncio.wait_for(stdout.read(1 << 16), timeout_s)
 
 
 def _drop_old_feedback(buffer: bytearray) -> None:
@@ -307,5 +423,5 @@ def _last_error(reply: xml.Reply) -> str:
     return errors[-1] if errors else "unknown error"
 
 
-__all__ = ["BASE_ARGS", "MAX_FEEDBACK_BYTES", "CoqBadReply", "CoqDied", "CoqHung", "CoqProcess",
-           "SentenceFailed"]
+__all__ = ["BASE_ARGS", "INSTALL_HINT", "INTERRUPTED", "MAX_FEEDBACK_BYTES", "CoqBadReply",
+           "CoqDied", "CoqHung", "CoqProcess", "CoqStartError", "SentenceFailed"]

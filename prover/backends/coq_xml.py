@@ -104,6 +104,11 @@ def edit_at_call(state_id: int) -> str:
     return f'<call val="Edit_at"><state_id val="{state_id}"/></call>'
 
 
+def status_call() -> str:
+    """Ask for the prover's status (no side effect; absorbs a pending interrupt)."""
+    return '<call val="Status"><bool val="false"/></call>'
+
+
 def quit_call() -> str:
     return '<call val="Quit"><unit/></call>'
 
@@ -199,4 +204,5 @@ __all__ = [
     "parse_goals",
     "parse_reply",
     "quit_call",
+    "status_call",
 ]

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -210,39 +210,50 @@ class KNNTacticGenerator:
     ``pairs`` are ``(state text, tactic)``; a state's text is split into goals by
     :func:`state_goals`. ``theorems`` (same length, optional) names the theorem each pair comes
     from, so that :meth:`excluding` (or ``exclude_theorems``) can leave a theorem's own proof out
-    of the index for leakage-free evaluation. A query costs about 0.5 ms on 50k pairs (see
+    of the index for leakage-free evaluation. ``normalize`` maps each recorded tactic to the
+    text to propose: a backend's rule for what is structure rather than a tactic (Coq's
+    :func:`~prover.backends.coq_layout.strip_structure` drops bullets, braces and focus
+    commands, which a proof's layout places, not a generator); a pair it maps to blank text is
+    left out of the index. A query costs about 0.5 ms on 50k pairs (see
     ``benchmarks/knn_speed.py``), so :meth:`propose` runs inline; it is deterministic.
     """
 
     def __init__(self, pairs: Sequence[tuple[str, str]], *,
                  theorems: Sequence[str | None] | None = None,
                  config: KNNConfig | None = None,
-                 exclude_theorems: Collection[str] = ()) -> None:
+                 exclude_theorems: Collection[str] = (),
+                 normalize: Callable[[str], str] | None = None) -> None:
         self.config = config if config is not None else KNNConfig()
         if theorems is not None and len(theorems) != len(pairs):
             raise ConfigError(f"theorems has {len(theorems)} names for {len(pairs)} pairs")
         states: list[tuple[str, ...]] = []
         tactics: list[str] = []
+        names: list[str | None] = []
         for index, pair in enumerate(pairs):
             if (not isinstance(pair, (tuple, list)) or len(pair) != 2
                     or not all(isinstance(part, str) for part in pair)):
                 raise ConfigError(f"pairs[{index}] must be a (state, tactic) pair of strings, "
                                   f"got {pair!r:.80}")
+            tactic = (normalize(pair[1]) if normalize is not None else pair[1]).strip()
+            if not tactic:
+                continue
             states.append(state_goals(pair[0]))
-            tactics.append(pair[1].strip())
-        names = list(theorems) if theorems is not None else [None] * len(pairs)
+            tactics.append(tactic)
+            names.append(theorems[index] if theorems is not None else None)
         self._index = _build_index(states, tactics, names, self.config)
         self._excluded = frozenset(exclude_theorems)
 
     @classmethod
     def from_traces(cls, sources: TraceSource | Iterable[TraceSource], *,
                     config: KNNConfig | None = None,
-                    exclude_theorems: Collection[str] = ()) -> KNNTacticGenerator:
+                    exclude_theorems: Collection[str] = (),
+                    normalize: Callable[[str], str] | None = None) -> KNNTacticGenerator:
         """Index the transitions of traces (DESIGN.md format) whose tactic worked.
 
         ``sources`` is a trace file, a list of :class:`TraceRecord`, or an iterable of those.
         A transition counts when its outcome is ``state`` or ``proved``; roots, errors and
         timeouts are skipped. A malformed file raises :class:`DataFormatError`.
+        ``normalize``: see the class docstring.
         """
         pairs: list[tuple[str, str]] = []
         theorems: list[str | None] = []
@@ -251,12 +262,14 @@ class KNNTacticGenerator:
                 if record.tactic is not None and record.outcome in ("state", "proved"):
                     pairs.append((record.state, record.tactic))
                     theorems.append(record.theorem)
-        return cls(pairs, theorems=theorems, config=config, exclude_theorems=exclude_theorems)
+        return cls(pairs, theorems=theorems, config=config, exclude_theorems=exclude_theorems,
+                   normalize=normalize)
 
     @classmethod
     def from_steps(cls, paths: str | Path | Iterable[str | Path], *,
                    config: KNNConfig | None = None,
-                   exclude_theorems: Collection[str] = ()) -> KNNTacticGenerator:
+                   exclude_theorems: Collection[str] = (),
+                   normalize: Callable[[str], str] | None = None) -> KNNTacticGenerator:
         """Index step-record JSONL files: one object per line with the state (``state`` or
         LeanDojo's ``state_before``), the ``tactic`` and, optionally, the theorem (``theorem``
         or LeanDojo's ``full_name``). A bad line raises :class:`DataFormatError` naming the
@@ -264,7 +277,7 @@ class KNNTacticGenerator:
         steps = read_steps(paths)
         return cls([(step.state, step.tactic) for step in steps],
                    theorems=[step.theorem for step in steps], config=config,
-                   exclude_theorems=exclude_theorems)
+                   exclude_theorems=exclude_theorems, normalize=normalize)
 
     def __len__(self) -> int:
         return self._index.size
