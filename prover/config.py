@@ -28,9 +28,17 @@ class SearchConfig:
     - ``num_candidates``: tactics asked of the generator per expansion (8).
     - ``max_expansions``: generator calls per theorem, rollout steps included (600, as
       BFS-Prover / DoBeVi).
-    - ``time_limit_s``: wall time per theorem (600 s, ReProver).
-    - ``tactic_timeout_s``: per-tactic limit enforced by the search (``None``: leave it to the
-      backend's own timeout).
+    - ``time_limit_s``: wall time per theorem (600 s, ReProver), counted from the moment the
+      session is open: waiting for a prover process and opening it are not the search's time.
+    - ``open_timeout_s``: bound on opening the session, waiting for a free prover process
+      included (600 s, the default search time: at a concurrency above the backend's process
+      pool, searches queue here; ``None``: no bound). A timed-out open is status ``error``.
+    - ``tactic_timeout_s``: a watchdog for sessions with no per-tactic timeout of their own
+      (``None``: none). Backends own their timeout (``CoqEnvironment(tactic_timeout_s=...)``,
+      ``LeanReplEnvironment(tactic_timeout_s=...)``), measured from when the tactic starts
+      running; this one also counts the wait behind another tactic of the session, so leave it
+      ``None`` for them (``seg-prover bench --tactic-timeout`` passes the value to the backend
+      it builds, and sets this watchdog only for a backend without a timeout of its own).
     - ``max_nodes``: cap on proof states in the tree (``None``: no cap).
     - ``max_concurrent_tactics``: candidates of one expansion applied at once.
     - ``banned_tactics``: words that disqualify a candidate before it reaches the prover.
@@ -41,6 +49,7 @@ class SearchConfig:
     max_expansions: int = 600
     time_limit_s: float = 600.0
     tactic_timeout_s: float | None = None
+    open_timeout_s: float | None = 600.0
     max_nodes: int | None = None
     max_concurrent_tactics: int = 8
     banned_tactics: tuple[str, ...] = DEFAULT_BANNED_TACTICS
@@ -57,6 +66,10 @@ class SearchConfig:
                 _is_number(self.tactic_timeout_s) and self.tactic_timeout_s > 0):
             raise ConfigError(
                 f"SearchConfig.tactic_timeout_s must be > 0 or None, got {self.tactic_timeout_s!r}")
+        if self.open_timeout_s is not None and not (
+                _is_number(self.open_timeout_s) and self.open_timeout_s > 0):
+            raise ConfigError(
+                f"SearchConfig.open_timeout_s must be > 0 or None, got {self.open_timeout_s!r}")
         if self.max_nodes is not None and not (_is_int(self.max_nodes) and self.max_nodes >= 1):
             raise ConfigError(
                 f"SearchConfig.max_nodes must be an integer >= 1 or None, got {self.max_nodes!r}")
@@ -98,7 +111,15 @@ def banned_pattern(words: tuple[str, ...]) -> re.Pattern[str] | None:
 
 @dataclass(frozen=True)
 class SearchStats:
-    """Counters of one search. Rollout work is counted in the totals and also apart."""
+    """Counters of one search. Rollout work is counted in the totals and also apart.
+
+    ``wall_s`` is the search's own time, from the open session to the result (``verify``
+    included); ``open_s`` is the time spent opening the session before it (waiting for a free
+    prover process, starting it, replaying the file up to the theorem). ``verified``: ``True``
+    the proof passed ``Session.verify``, ``False`` it was rejected, ``None`` it was not judged
+    (no proof, verification off, or ``verify`` crashed: then the status is ``error`` and the
+    message says ``verify crashed``).
+    """
 
     expansions: int = 0
     nodes: int = 0
@@ -114,6 +135,7 @@ class SearchStats:
     rollout_env_calls: int = 0
     rollout_generator_calls: int = 0
     verified: bool | None = None
+    open_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
