@@ -105,6 +105,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     backend that cannot start (nothing runs), 1 the run directory cannot be written, 130
     Ctrl-C; after 1 and 130 the same command resumes."""
     from benchmarks.report import format_outcomes, format_table
+    from benchmarks.results import RunDirError
     from benchmarks.runner import run_benchmark
     from benchmarks.specs import parse_option
 
@@ -120,7 +121,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(f"{PROG}: interrupted (Ctrl-C); {_saved(args.out)}: run the same command again "
               f"to resume", file=sys.stderr)
         return 130
-    except OSError as exc:
+    except RunDirError as exc:
         print(f"{PROG}: error: cannot write the run in {args.out}: {_oserror(exc)}; "
               f"{_saved(args.out)}: fix that and run the same command again to resume",
               file=sys.stderr)

@@ -19,6 +19,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -32,6 +33,23 @@ RESULTS_FILE = "results.jsonl"
 CONFIG_FILE = "config.json"
 SUMMARY_FILE = "summary.json"
 LOCK_FILE = ".lock"
+
+class RunDirError(OSError):
+    """The run directory could not be read or written (read-only, disk full, ...): the run
+    stops, and the same command resumes once that is fixed."""
+
+
+@contextmanager
+def run_dir_io() -> Iterator[None]:
+    """Turn an OSError of the run directory's files into :class:`RunDirError` (so that it is
+    told apart from an OSError of a component, e.g. a model file that is missing)."""
+    try:
+        yield
+    except RunDirError:
+        raise
+    except OSError as exc:
+        raise RunDirError(exc.errno, exc.strerror or str(exc), exc.filename) from exc
+
 
 RowKey = tuple[str, int]
 """(theorem name, attempt index): one row per key."""
@@ -160,12 +178,14 @@ class RunDir:
         """
         run = Path(path)
         created = not run.exists()
-        run.mkdir(parents=True, exist_ok=True)
-        lock = _take_lock(run / LOCK_FILE)
+        with run_dir_io():
+            run.mkdir(parents=True, exist_ok=True)
+            lock = _take_lock(run / LOCK_FILE)
         try:
             pending = _check_config(run, config, theorems, force=force,
                                     versions=versions or {})
-            done = unique_rows(read_rows(run / RESULTS_FILE, repair=True))
+            with run_dir_io():
+                done = unique_rows(read_rows(run / RESULTS_FILE, repair=True))
             return cls(run, config, theorems, done, lock, pending=pending, created=created)
         except BaseException:
             _release(run, lock, remove=created)
@@ -178,7 +198,8 @@ class RunDir:
     def commit(self) -> None:
         """Store ``config.json`` (when new or changed): the run's specs were all built."""
         if self._pending is not None:
-            write_json_atomic(self.path / CONFIG_FILE, self._pending)
+            with run_dir_io():
+                write_json_atomic(self.path / CONFIG_FILE, self._pending)
             self._pending = None
 
     def append(self, row: Mapping[str, Any]) -> None:
@@ -192,7 +213,8 @@ class RunDir:
             if earlier.get("status") != "error":
                 raise ValueError(f"row {key} is already in {self.path / RESULTS_FILE}")
             row = {**row, "replaces_error": earlier.get("message")}
-        self.writer.append(row)
+        with run_dir_io():
+            self.writer.append(row)
         self.done[key] = dict(row)
 
     def close(self) -> None:
@@ -312,10 +334,12 @@ __all__ = [
     "ResultsWriter",
     "RowKey",
     "RunDir",
+    "RunDirError",
     "iter_run_rows",
     "load_run_config",
     "read_rows",
     "row_key",
+    "run_dir_io",
     "unique_rows",
     "write_json_atomic",
 ]

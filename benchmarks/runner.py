@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from benchmarks.config import BenchConfig
 from benchmarks.metrics import RunSummary, summarize
-from benchmarks.results import SUMMARY_FILE, RunDir, write_json_atomic
+from benchmarks.results import SUMMARY_FILE, RunDir, run_dir_io, write_json_atomic
 from benchmarks.suites import Suite, load_suite
 from prover.config import SearchConfig, SearchResult, SearchStats
 from prover.errors import BackendUnavailableError, ConfigError
@@ -269,7 +269,8 @@ def run_benchmark(config: BenchConfig, run_dir: str | Path, *, concurrency: int 
     ``RUN_DIR/summary.json``.
 
     Raises :class:`~prover.errors.BackendUnavailableError` (no row for it; rows written before
-    are kept), ``OSError`` when the run directory cannot be written, and ``KeyboardInterrupt``;
+    are kept), :class:`~benchmarks.results.RunDirError` when the run directory cannot be
+    written, and ``KeyboardInterrupt``;
     the same call then resumes. The directory's lock is released on every exit.
     """
     from benchmarks.progress import ProgressView
@@ -314,7 +315,8 @@ def run_benchmark(config: BenchConfig, run_dir: str | Path, *, concurrency: int 
             view.close()
         summary = summarize(run.done.values(), k=config.attempts, theorems=names, label=label)
         if run.committed:
-            write_json_atomic(run.path / SUMMARY_FILE, _finite(summary.to_dict()))
+            with run_dir_io():
+                write_json_atomic(run.path / SUMMARY_FILE, _finite(summary.to_dict()))
         return summary
 
 
