@@ -73,6 +73,10 @@ def test_a_backend_lost_mid_run_stops_it_and_keeps_the_rows_written(
     assert main(args) == 2
     assert "exec format error" in one_line(capsys.readouterr().err)
     assert [r["theorem"] for r in read_results(out)] == plain_names(3)  # no row for t03
+    assert main(args) == 2  # the lock was released: the same command starts (and stops again)
+    err = one_line(capsys.readouterr().err)
+    assert "exec format error" in err and "3 rows are kept" in err
+    assert len(read_results(out)) == 3
 
 
 # ---- passing errors: resume runs them again ---------------------------------------------------
