@@ -52,8 +52,11 @@ async def ensure_demo_index(files: tuple[str, ...] = DEMO_INDEX_FILES, *,
 
 
 async def demo_search(index_dir: Path | None, *, time_limit_s: float, num_candidates: int,
-                      progress: bool = True) -> list[SearchResult]:
-    """Build the index (extracting the demo files if needed) and search the demo lemmas."""
+                      progress: bool = True, tactic_timeout_s: float | None = None
+                      ) -> list[SearchResult]:
+    """Build the index (extracting the demo files if needed) and search the demo lemmas.
+
+    ``tactic_timeout_s`` is Coq's own per-tactic timeout (``None``: CoqConfig's 5 s)."""
     manifest = load_manifest()
     names = list(manifest.get("demo", []))
     theorems = [t for t in load_coq_suite(split="test") if t.name in names]
@@ -63,7 +66,9 @@ async def demo_search(index_dir: Path | None, *, time_limit_s: float, num_candid
     generator = knn_for(index_records(index_dir))
     config = SearchConfig(num_candidates=num_candidates, time_limit_s=time_limit_s,
                           max_expansions=100_000)
-    env = CoqEnvironment(CoqConfig(tactic_timeout_s=5.0, max_processes=1))
+    coq = CoqConfig(max_processes=1) if tactic_timeout_s is None else CoqConfig(
+        tactic_timeout_s=tactic_timeout_s, max_processes=1)
+    env = CoqEnvironment(coq)
     search = BestFirstSearch(env, generator, config=config)
     try:
         return [await search.search(theorem) for theorem in theorems]
@@ -83,7 +88,8 @@ def run_coq_demo(args: Any) -> int:
         print(f"Index: replaying the human proofs of {len(DEMO_INDEX_FILES)} stdlib files "
               f"(cached in {demo_cache_dir()}).")
     results = asyncio.run(demo_search(index, time_limit_s=args.coq_time_limit,
-                                      num_candidates=args.num_candidates))
+                                      num_candidates=args.num_candidates,
+                                      tactic_timeout_s=getattr(args, "tactic_timeout", None)))
     for result in results:
         print_result(result, show_tree=False)
         if result.proved:

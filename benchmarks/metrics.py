@@ -9,11 +9,17 @@ Conventions:
   theorem*: the sum over its attempts (for ``K = 1``, per search).
 - The curves use, for each proved theorem, the smallest wall time (or expansion count) among its
   proving attempts: "how many theorems a budget of x per attempt would have proved".
+- Wall time is the search's own (from the open session); the time to open it (waiting for a
+  prover process included) is ``open_s``, reported per search (mean and max).
+- Status counts are over searches (rows); errors are grouped by their message with the
+  theorem's name and numbers taken out (:func:`error_kind`), each group shown by its first
+  message.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -79,6 +85,50 @@ class TheoremOutcome:
 
 
 @dataclass(frozen=True)
+class ErrorGroup:
+    """The ``error`` rows of one kind: how many, the first message, the theorems (in order)."""
+
+    message: str
+    count: int
+    theorems: tuple[str, ...]
+
+
+def error_kind(message: str, theorem: str = "") -> str:
+    """What makes two error messages the same error: the text without the theorem's name,
+    numbers and runs of blanks."""
+    text = message.replace(theorem, "<theorem>") if theorem else message
+    text = re.sub(r"\d+(?:\.\d+)?", "#", text)
+    return " ".join(text.split())[:200]
+
+
+def error_groups(rows: Iterable[Mapping[str, Any]]) -> tuple[ErrorGroup, ...]:
+    """The ``error`` rows grouped by :func:`error_kind`, largest group first (ties: first
+    seen first)."""
+    groups: dict[str, tuple[str, list[str]]] = {}
+    for row in rows:
+        if row.get("status") != "error":
+            continue
+        name, message = str(row.get("theorem", "")), str(row.get("message") or "(no message)")
+        groups.setdefault(error_kind(message, name), (message, []))[1].append(name)
+    ordered = sorted(groups.values(), key=lambda group: -len(group[1]))
+    return tuple(ErrorGroup(message, len(names), tuple(names)) for message, names in ordered)
+
+
+STATUSES = ("proved", "failed", "budget", "error")
+"""The statuses of a search (:data:`prover.config.SearchStatus`), in report order."""
+
+
+def status_counts(rows: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """Searches per status: ``proved``, ``failed``, ``budget``, ``error`` first (zeros
+    included), then any other status seen."""
+    counts = {status: 0 for status in STATUSES}
+    for row in rows:
+        status = str(row.get("status"))
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+@dataclass(frozen=True)
 class RunSummary:
     """The figures of one run (see the module docstring for the conventions)."""
 
@@ -100,6 +150,10 @@ class RunSummary:
     mean_rollouts: float
     config_hashes: tuple[str, ...] = ()
     outcomes: Mapping[str, TheoremOutcome] = field(default_factory=dict, repr=False)
+    statuses: Mapping[str, int] = field(default_factory=dict)
+    errors_by_kind: tuple[ErrorGroup, ...] = ()
+    mean_open_s: float = math.nan
+    max_open_s: float = math.nan
 
     @property
     def complete(self) -> bool:
@@ -117,7 +171,11 @@ class RunSummary:
                 "p90_wall_s": self.p90_wall_s, "mean_expansions": self.mean_expansions,
                 "mean_env_calls": self.mean_env_calls,
                 "mean_generator_calls": self.mean_generator_calls,
-                "mean_rollouts": self.mean_rollouts, "config_hashes": list(self.config_hashes)}
+                "mean_rollouts": self.mean_rollouts, "config_hashes": list(self.config_hashes),
+                "mean_open_s": self.mean_open_s, "max_open_s": self.max_open_s,
+                "statuses": dict(self.statuses),
+                "errors_by_kind": [{"message": g.message, "count": g.count,
+                                    "theorems": list(g.theorems)} for g in self.errors_by_kind]}
 
 
 def _stat(row: Mapping[str, Any], name: str) -> float:
@@ -160,6 +218,8 @@ def summarize(rows: Iterable[Mapping[str, Any]], *, k: int = 1,
         total = len(wanted)
     else:
         total = len(outcomes)
+    counted = [r for r in rows if str(r["theorem"]) in outcomes and 0 <= int(r["attempt"]) < k]
+    opens = [_stat(r, "open_s") for r in counted]
     settled = [o for o in outcomes.values() if o.attempts >= k]
     proved = sum(o.proved for o in settled)
     n = len(settled)
@@ -182,7 +242,9 @@ def summarize(rows: Iterable[Mapping[str, Any]], *, k: int = 1,
         mean_rollouts=mean([float(o.rollouts) for o in settled]),
         config_hashes=tuple(sorted({str(r["config_hash"]) for r in rows
                                     if r.get("config_hash")})),
-        outcomes=outcomes)
+        outcomes=outcomes, statuses=status_counts(counted),
+        errors_by_kind=error_groups(counted), mean_open_s=mean(opens),
+        max_open_s=max(opens, default=math.nan))
 
 
 @dataclass(frozen=True)
@@ -207,13 +269,18 @@ def compare(a: RunSummary, b: RunSummary) -> Comparison:
 
 
 __all__ = [
+    "STATUSES",
     "WILSON_Z_95",
     "Comparison",
+    "ErrorGroup",
     "RunSummary",
     "TheoremOutcome",
     "compare",
+    "error_groups",
+    "error_kind",
     "pass_at_k",
     "percentile",
+    "status_counts",
     "summarize",
     "theorem_outcomes",
     "wilson_interval",

@@ -13,8 +13,10 @@ Example (Lean, miniF2F test with a ReProver-style model over the Lean REPL)::
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 
@@ -54,6 +56,9 @@ def register(subparsers: Any) -> None:
     bench.add_argument("--out", required=True, metavar="RUN_DIR")
     bench.add_argument("--force", action="store_true",
                        help="resume even though the configuration changed")
+    bench.add_argument("--keep-errors", action="store_true",
+                       help="on resume, keep the rows of searches that ended in 'error' "
+                            "(by default they run again and their new rows supersede them)")
     bench.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                        help="spread over Ray: no value starts a local instance, 'auto' joins "
                             "a 'ray start' cluster, or give host:port / ray://...")
@@ -95,20 +100,60 @@ def config_from_bench_args(args: argparse.Namespace) -> Any:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from benchmarks.report import format_table
+    """Run the benchmark; print the table, the count of each status and the first message of
+    each distinct error. Exit codes: 0 the run is complete, 2 a configuration error or a
+    backend that cannot start (nothing runs), 1 the run directory cannot be written, 130
+    Ctrl-C; after 1 and 130 the same command resumes."""
+    from benchmarks.report import format_outcomes, format_table
+    from benchmarks.results import RunDirError
     from benchmarks.runner import run_benchmark
     from benchmarks.specs import parse_option
 
     config = config_from_bench_args(args)
-    summary = run_benchmark(
-        config, args.out, concurrency=args.concurrency, force=args.force,
-        progress=not args.no_progress, ray=args.ray is not None, ray_address=args.ray or None,
-        ray_actors=args.ray_actors,
-        ray_actor_options=dict(parse_option(o) for o in args.ray_actor_option),
-        max_retries=args.max_retries)
+    try:
+        summary = run_benchmark(
+            config, args.out, concurrency=args.concurrency, force=args.force,
+            progress=not args.no_progress, ray=args.ray is not None,
+            ray_address=args.ray or None, ray_actors=args.ray_actors,
+            ray_actor_options=dict(parse_option(o) for o in args.ray_actor_option),
+            max_retries=args.max_retries, keep_errors=args.keep_errors)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted (Ctrl-C); {_saved(args.out)}: run the same command again "
+              f"to resume", file=sys.stderr)
+        return 130
+    except RunDirError as exc:
+        print(f"{PROG}: error: cannot write the run in {args.out}: {_oserror(exc)}; "
+              f"{_saved(args.out)}: fix that and run the same command again to resume",
+              file=sys.stderr)
+        return 1
     print(format_table([summary]))
+    print()
+    print(format_outcomes(summary))
     print(f"\nrows: {args.out}/results.jsonl   report: seg-prover report {args.out}")
     return 0
+
+
+PROG = "seg-prover bench"
+
+
+def _oserror(exc: OSError) -> str:
+    what = exc.strerror or str(exc) or type(exc).__name__
+    return f"{what} ({exc.filename})" if exc.filename else what
+
+
+def _saved(out: str) -> str:
+    """How many rows the run directory holds, as far as it can be read."""
+    from benchmarks.results import RESULTS_FILE, read_rows, unique_rows
+
+    quiet = logging.getLogger("benchmarks.results")  # a torn tail is the resume's business
+    was, quiet.disabled = quiet.disabled, True
+    try:
+        rows = len(unique_rows(read_rows(Path(out) / RESULTS_FILE)))
+    except Exception:  # an unreadable directory: say nothing about rows
+        return "rows already written are kept"
+    finally:
+        quiet.disabled = was
+    return f"{rows} rows are saved in {Path(out) / RESULTS_FILE}"
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -21,7 +21,7 @@ import logging
 import os
 import socket
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +35,7 @@ from benchmarks.runner import (
     error_row,
 )
 from benchmarks.suites import Suite
-from prover.errors import ProverError
+from prover.errors import BackendUnavailableError, ProverError
 from prover.types import Theorem
 
 log = logging.getLogger(__name__)
@@ -83,12 +83,15 @@ class _Slot:
 
 def run_on_ray(config: BenchConfig, suite: Suite, items: Sequence[WorkItem], sink: RowSink, *,
                address: str | None = None, actors: int | None = None, concurrency: int = 1,
-               max_retries: int = 2, actor_options: Mapping[str, Any] | None = None) -> None:
+               max_retries: int = 2, actor_options: Mapping[str, Any] | None = None,
+               ready: Callable[[], None] | None = None) -> None:
     """Run ``items`` on Ray actors and ``sink`` every row on the driver (see the module doc).
 
     Uses the Ray instance already initialised in this process if there is one (and leaves it
     running), else ``ray.init(address)`` (``None``: a local instance) and shuts it down after.
     ``actors`` defaults to the cluster's CPU count divided by the CPUs each actor asks for.
+    ``ready`` is called once the first workers have built their components (the runner
+    stores the run's config then). A worker's BackendUnavailableError stops the run.
     """
     import ray
 
@@ -124,6 +127,8 @@ def run_on_ray(config: BenchConfig, suite: Suite, items: Sequence[WorkItem], sin
             cause = getattr(exc, "cause", None)
             raise (cause if isinstance(cause, ProverError) else exc) from None
         log.info("Ray workers ready: %s", ", ".join(names))
+        if ready is not None:
+            ready()
         _schedule(ray, config, items, sink, slots, spawn, concurrency, max_retries)
     finally:
         for slot in slots:
@@ -154,6 +159,8 @@ def _schedule(ray: Any, config: BenchConfig, items: Sequence[WorkItem], sink: Ro
             try:
                 sink(ray.get(ref))
             except ray.exceptions.RayTaskError as exc:
+                if isinstance(getattr(exc, "cause", None), BackendUnavailableError):
+                    raise exc.cause from None  # permanent: the run stops, no row
                 # The actor is alive but the call raised (e.g. its setup failed): not retried.
                 sink(error_row(theorem.name, attempt, config, f"Ray worker error: {exc}",
                                worker="ray"))

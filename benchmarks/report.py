@@ -66,8 +66,8 @@ def format_table(summaries: Sequence[RunSummary]) -> str:
     pass_header = f"pass@{ks.pop()}" if len(ks) == 1 else "pass@k"
     show_pass1 = any(s.k > 1 for s in summaries)
     header = ["run", f"{pass_header} [95% CI]"] + (["pass@1"] if show_pass1 else []) + [
-        "proved/total", "errors", "median wall s", "p90 wall s", "expansions", "env calls",
-        "generator calls", "rollouts"]
+        "proved/total", "errors", "median wall s", "p90 wall s", "open s mean", "open s max",
+        "expansions", "env calls", "generator calls", "rollouts"]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] *
                                                                (len(header) - 1)) + "|"]
     for s in summaries:
@@ -80,10 +80,28 @@ def format_table(summaries: Sequence[RunSummary]) -> str:
             proved += f" (incomplete: {s.settled} of {s.total} done)"
         cells = [s.label, passed] + ([_pct(s.pass_at_1)] if show_pass1 else []) + [
             proved, str(s.errors), _num(s.median_wall_s, 2), _num(s.p90_wall_s, 2),
-            _num(s.mean_expansions), _num(s.mean_env_calls), _num(s.mean_generator_calls),
-            _num(s.mean_rollouts)]
+            _num(s.mean_open_s, 2), _num(s.max_open_s, 2), _num(s.mean_expansions),
+            _num(s.mean_env_calls), _num(s.mean_generator_calls), _num(s.mean_rollouts)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def format_outcomes(summary: RunSummary, *, max_groups: int = 10) -> str:
+    """The count of each status and the first message of each distinct error (one line each),
+    as ``bench`` ends."""
+    counts = ", ".join(f"{status} {count}" for status, count in summary.statuses.items())
+    lines = [f"{summary.label}: {summary.searches} searches: {counts}", ""]
+    groups = summary.errors_by_kind
+    if groups:
+        lines += [f"errors, {len(groups)} distinct (first message of each):", ""]
+        for group in groups[:max_groups]:
+            first = " ".join(group.message.split())
+            first = first if len(first) <= 500 else first[:499] + "…"
+            lines.append(f"- {group.count} x {first} [{group.theorems[0]}"
+                         + (f" and {group.count - 1} more]" if group.count > 1 else "]"))
+        if len(groups) > max_groups:
+            lines.append(f"- ... and {len(groups) - max_groups} more kinds of error")
+    return "\n".join(lines).rstrip("\n")
 
 
 def format_comparisons(summaries: Sequence[RunSummary], *, max_names: int = 50) -> str:
@@ -161,7 +179,7 @@ def build_report(run_dirs: Sequence[str | Path], out_dir: str | Path | None = No
         raise ConfigError("report needs at least one run directory")
     paths = [Path(p) for p in run_dirs]
     summaries = tuple(load_summary(p, label) for p, label in zip(paths, _labels(paths)))
-    sections = [format_table(summaries)]
+    sections = [format_table(summaries), "\n\n".join(format_outcomes(s) for s in summaries)]
     mixed = [s.label for s in summaries if len(s.config_hashes) > 1]
     if mixed:
         sections.append("Note: rows from more than one configuration (resumed with --force) in: "
@@ -187,6 +205,7 @@ __all__ = [
     "Report",
     "build_report",
     "format_comparisons",
+    "format_outcomes",
     "format_table",
     "load_summary",
     "plot_runs",

@@ -13,6 +13,7 @@ import importlib
 import importlib.util
 import inspect
 import json
+import math
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -208,11 +209,57 @@ def _parse_scalar(raw: str, default: Any, spec: str, key: str) -> Any:
 
 
 # ---- backends and generators ----------------------------------------------------------------
+TACTIC_TIMEOUT_KEYWORDS: dict[str, str] = {"coq": "tactic_timeout_s",
+                                           "repl": "tactic_timeout_s", "leandojo": "timeout_s"}
+"""The keyword of each built-in backend's own per-tactic timeout (CoqConfig's field, which
+CoqEnvironment takes as an override; LeanDojo's ``Dojo(timeout=...)``, whole seconds, unless its
+environment takes ``tactic_timeout_s``). ``replay`` has none."""
+
+
+def _backend_factory(spec: str) -> Any:
+    if spec in BUILTIN_BACKENDS:
+        module_name, attr = BUILTIN_BACKENDS[spec]
+        try:
+            return getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(f"backend {spec!r}: {module_name}.{attr} is not available "
+                              f"({exc})") from exc
+    if is_object_path(spec):
+        return load_object(spec, "backend")
+    raise ConfigError(f"unknown backend {spec!r}: expected one of "
+                      f"{', '.join(BUILTIN_BACKENDS)} or 'package.module:factory'")
+
+
+def _timeout_keyword(spec: str, factory: Any) -> str | None:
+    """The keyword of the backend's own per-tactic timeout (``None``: it has none); a user's
+    factory has one when it takes a ``tactic_timeout_s`` parameter."""
+    try:
+        named = inspect.signature(factory).parameters.get("tactic_timeout_s")
+    except (TypeError, ValueError):  # no signature to read
+        named = None
+    if named is not None and named.kind in (named.POSITIONAL_OR_KEYWORD, named.KEYWORD_ONLY):
+        return "tactic_timeout_s"
+    return TACTIC_TIMEOUT_KEYWORDS.get(spec)
+
+
+def backend_owns_tactic_timeout(spec: str) -> bool:
+    """True when the backend named by ``spec`` has a per-tactic timeout of its own, which
+    ``--tactic-timeout`` sets (``replay`` has none: the search's watchdog enforces it)."""
+    if spec == "replay":
+        return False
+    return _timeout_keyword(spec, _backend_factory(spec)) is not None
+
+
 def make_environment(spec: str, options: Mapping[str, Any], *,
-                     trace: str | None = None) -> Environment:
+                     trace: str | None = None,
+                     tactic_timeout_s: float | None = None) -> Environment:
     """Build the environment named by ``spec`` with ``options`` as keyword arguments.
 
     ``replay`` reads the trace given by the ``trace`` option, else ``trace`` (the suite's file).
+    ``tactic_timeout_s`` (``--tactic-timeout``, the one source of it) becomes the backend's own
+    per-tactic timeout: its ``tactic_timeout_s`` keyword (LeanDojo: ``timeout_s``, rounded up
+    to whole seconds); ``None`` leaves the backend's default. Setting it through ``options``
+    as well is a ConfigError.
     """
     kwargs = dict(options)
     if spec == "replay":
@@ -227,18 +274,15 @@ def make_environment(spec: str, options: Mapping[str, Any], *,
         except TypeError as exc:
             raise ConfigError(f"backend 'replay': bad option ({exc}); known: trace, "
                               f"latency_s") from exc
-    if spec in BUILTIN_BACKENDS:
-        module_name, attr = BUILTIN_BACKENDS[spec]
-        try:
-            factory = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as exc:
-            raise ConfigError(f"backend {spec!r}: {module_name}.{attr} is not available "
-                              f"({exc})") from exc
-    elif is_object_path(spec):
-        factory = load_object(spec, "backend")
-    else:
-        raise ConfigError(f"unknown backend {spec!r}: expected one of "
-                          f"{', '.join(BUILTIN_BACKENDS)} or 'package.module:factory'")
+    factory = _backend_factory(spec)
+    keyword = _timeout_keyword(spec, factory)
+    if keyword is not None and keyword in kwargs:
+        raise ConfigError(f"--backend-option {keyword}: the per-tactic timeout has one source, "
+                          f"--tactic-timeout SECONDS (it goes to backend {spec!r} as "
+                          f"{keyword}); give it there")
+    if keyword is not None and tactic_timeout_s is not None:
+        kwargs[keyword] = (math.ceil(tactic_timeout_s) if keyword == "timeout_s"
+                           else tactic_timeout_s)
     try:
         env = factory(**kwargs)
     except ProverError:
@@ -331,7 +375,9 @@ __all__ = [
     "BUILTIN_BACKENDS",
     "BUILTIN_HEURISTICS",
     "GENERATOR_KINDS",
+    "TACTIC_TIMEOUT_KEYWORDS",
     "absolutize_spec",
+    "backend_owns_tactic_timeout",
     "is_object_path",
     "load_object",
     "make_environment",

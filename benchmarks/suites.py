@@ -18,6 +18,7 @@ The kind of a file is read from its first record (a trace record has ``state`` a
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from collections import Counter
@@ -80,13 +81,21 @@ def load_suite(spec: str) -> Suite:
             return _user_suite(spec)
         raise ConfigError(f"suite {spec!r}: no such file, and not a named suite "
                           f"({', '.join(NAMED_SUITES)}) or 'package.module:name'")
-    if _is_trace(path):
-        if variant is not None:
-            raise ConfigError(f"suite {spec!r}: a trace file has no variants")
-        suite = Suite(tuple(_load_trace_theorems(path)), str(path))
-    else:
-        theorems, skipped = _load_theorem_file(path, variant)
-        suite = Suite(tuple(theorems), skipped=tuple(skipped))
+    try:
+        _check_text(path)
+        is_trace = _is_trace(path)
+    except OSError as exc:
+        raise DataFormatError(f"cannot read the suite: {exc.strerror or exc}", path=path) from exc
+    if is_trace and variant is not None:
+        raise ConfigError(f"suite {spec!r}: a trace file has no variants")
+    try:
+        if is_trace:
+            suite = Suite(tuple(_load_trace_theorems(path)), str(path))
+        else:
+            theorems, skipped = _load_theorem_file(path, variant)
+            suite = Suite(tuple(theorems), skipped=tuple(skipped))
+    except DataFormatError as exc:
+        raise _reraise_too_deep(exc, path) from exc
     duplicates = [n for n, c in Counter(suite.names).items() if c > 1]
     if duplicates:
         raise DataFormatError(f"theorem names must be unique; repeated: "
@@ -125,17 +134,98 @@ def _variant(spec: str, options: str) -> str | None:
     return value
 
 
+_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
+         (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"),
+         (codecs.BOM_UTF8, "UTF-8 with a byte-order mark"))
+"""Byte-order marks a suite file may start with (UTF-32 before UTF-16: FF FE 00 00 also starts
+with UTF-16's FF FE)."""
+
+
+def _check_text(path: Path) -> None:
+    """A suite file is UTF-8 JSON lines: a DataFormatError that says what the file is
+    otherwise (UTF-16 or UTF-32 text, binary data)."""
+    with open(path, "rb") as handle:
+        head = handle.read(65536)
+    for bom, encoding in _BOMS:
+        if head.startswith(bom):
+            raise DataFormatError(f"the file is {encoding} text; a suite is UTF-8 JSON lines "
+                                  f"without a byte-order mark: convert it, e.g. iconv -t UTF-8",
+                                  path=path, line=1)
+    if b"\x00" in head:
+        at = head.index(b"\x00")
+        line = head[:at].count(b"\n") + 1
+        odd, even = head[1::2], head[0::2]
+        # ASCII in UTF-16 is every other byte zero, and only every other one
+        utf16 = any(zeros.count(0) > len(zeros) * 0.6 and others.count(0) < len(others) * 0.1
+                    for zeros, others in ((odd, even), (even, odd)))
+        what = ("UTF-16 text without a byte-order mark; a suite is UTF-8 JSON lines: convert "
+                "it, e.g. iconv -f UTF-16LE -t UTF-8" if utf16
+                else "binary data (a NUL byte), not UTF-8 JSON lines")
+        raise DataFormatError(f"the file is {what}", path=path, line=line)
+
+
 def _is_trace(path: Path) -> bool:
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
+    """Whether the file's first record is a trace record (``state`` and ``tactic``)."""
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
                 continue
             try:
-                first = json.loads(line)
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataFormatError(f"not UTF-8 text (byte {exc.start + 1} of the line)",
+                                      path=path, line=number) from None
+            try:
+                first = json.loads(text)
             except json.JSONDecodeError as exc:
-                raise DataFormatError(f"invalid JSON: {exc.msg}", path=path, line=number) from exc
+                raise DataFormatError(f"invalid JSON: {exc.msg} (column {exc.colno})",
+                                      path=path, line=number) from exc
+            except RecursionError:
+                raise _too_deep(path, number, text) from None
+            except ValueError as exc:  # a number too long to convert
+                raise DataFormatError(f"invalid JSON: {exc}", path=path, line=number) from None
             return isinstance(first, dict) and "state" in first and "tactic" in first
     return False
+
+
+def _too_deep(path: Path, line: int, text: str) -> DataFormatError:
+    return DataFormatError("invalid JSON: nested too deeply to read", path=path, line=line,
+                           field=_deep_field(text))
+
+
+def _deep_field(text: str, depth: int = 200) -> str | None:
+    """The top-level key of a JSON object line under which nesting passes ``depth``."""
+    level, key, in_string, escaped, start = 0, None, False, False, 0
+    for i, char in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+                if level == 1 and text[i + 1:].lstrip().startswith(":"):
+                    key = text[start:i]
+        elif char == '"':
+            in_string, start = True, i + 1
+        elif char in "[{":
+            level += 1
+            if level > depth:
+                return key
+        elif char in "]}":
+            level -= 1
+    return None
+
+
+def _reraise_too_deep(exc: DataFormatError, path: Path) -> DataFormatError:
+    """A too-deep line found by the readers: the same error, with its field."""
+    if not isinstance(exc.__context__, RecursionError) or exc.line is None:
+        return exc
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if number == exc.line:
+                return _too_deep(path, number, raw.decode("utf-8", "replace"))
+    return exc
 
 
 def _load_trace_theorems(path: Path) -> list[Theorem]:

@@ -43,17 +43,26 @@ def add_budget_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-candidates", type=int, default=defaults.num_candidates)
     parser.add_argument("--max-expansions", type=int, default=defaults.max_expansions)
     parser.add_argument("--time-limit", type=float, default=defaults.time_limit_s,
-                        help="seconds per theorem")
-    parser.add_argument("--tactic-timeout", type=float, default=None, help="seconds per tactic")
+                        help="seconds of search per theorem, from when its session is open")
+    parser.add_argument("--tactic-timeout", type=float, default=None,
+                        help="seconds per tactic, from when it starts running; the backend "
+                             "enforces it (default: the backend's own)")
+    parser.add_argument("--open-timeout", type=float, default=defaults.open_timeout_s,
+                        help="seconds to open a theorem's session, waiting for a free prover "
+                             "process included; not counted in --time-limit "
+                             f"(default {defaults.open_timeout_s:g})")
     parser.add_argument("--max-nodes", type=int, default=None)
     parser.add_argument("--max-concurrent-tactics", type=int,
                         default=defaults.max_concurrent_tactics)
 
 
 def config_from_args(args: argparse.Namespace) -> SearchConfig:
+    """The SearchConfig of the budget flags. ``--tactic-timeout`` lands in ``tactic_timeout_s``:
+    the search's watchdog, right for the replay backend (no timeout of its own); ``bench``
+    hands it to the backend it builds instead when the backend has one."""
     return SearchConfig(num_candidates=args.num_candidates, max_expansions=args.max_expansions,
                         time_limit_s=args.time_limit, tactic_timeout_s=args.tactic_timeout,
-                        max_nodes=args.max_nodes,
+                        open_timeout_s=args.open_timeout, max_nodes=args.max_nodes,
                         max_concurrent_tactics=args.max_concurrent_tactics)
 
 
@@ -67,7 +76,8 @@ def print_result(result: SearchResult, *, show_tree: bool = True) -> None:
         print(f"  tree: {len(result.tree)} states, {result.tree.graph.number_of_edges()} edges")
     print(f"  expansions={stats.expansions} env_calls={stats.env_calls} "
           f"generator_calls={stats.generator_calls} banned={stats.banned} "
-          f"rollouts={stats.rollouts} wall={stats.wall_s:.3f}s env={stats.env_s:.3f}s "
+          f"rollouts={stats.rollouts} wall={stats.wall_s:.3f}s open={stats.open_s:.3f}s "
+          f"env={stats.env_s:.3f}s "
           f"generator={stats.generator_s:.3f}s verified={stats.verified}")
 
 
@@ -150,7 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--coq-index", default=None,
                       help="a 'seg-prover coq extract' directory for the KNN index")
     demo.add_argument("--coq-time-limit", type=float, default=20.0,
-                      help="seconds per lemma in the Coq demo (its file prefix replay included)")
+                      help="seconds of search per lemma in the Coq demo (its file prefix "
+                           "replay not included)")
     demo.set_defaults(func=_cmd_demo)
 
     search = sub.add_parser("search", help="search on a replay trace with a fixed tactic list")
@@ -175,7 +186,8 @@ def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None, *,
                 level: int | None = None) -> int:
     """Parse ``argv`` and run ``args.func``: what ``seg-prover`` and the ``python -m`` entry
     points share. Logs at ``level``, or at INFO with ``-v`` and WARNING without; a
-    :class:`ProverError` is printed as ``PROG: error: ...`` and gives exit code 2."""
+    :class:`ProverError` is printed as ``PROG: error: ...`` and gives exit code 2; Ctrl-C
+    (KeyboardInterrupt) one line and exit code 130."""
     args = parser.parse_args(argv)
     if level is None:
         level = logging.INFO if getattr(args, "verbose", False) else logging.WARNING
@@ -188,6 +200,9 @@ def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None, *,
     except ProverError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted", file=sys.stderr)
+        return 130
 
 
 def main(argv: Sequence[str] | None = None) -> int:

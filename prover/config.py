@@ -28,7 +28,11 @@ class SearchConfig:
     - ``num_candidates``: tactics asked of the generator per expansion (8).
     - ``max_expansions``: generator calls per theorem, rollout steps included (600, as
       BFS-Prover / DoBeVi).
-    - ``time_limit_s``: wall time per theorem (600 s, ReProver).
+    - ``time_limit_s``: wall time per theorem (600 s, ReProver), counted from the moment the
+      session is open: waiting for a prover process and opening it are not the search's time.
+    - ``open_timeout_s``: bound on opening the session, waiting for a free prover process
+      included (600 s, the default search time: at a concurrency above the backend's process
+      pool, searches queue here; ``None``: no bound). A timed-out open is status ``error``.
     - ``tactic_timeout_s``: a watchdog for sessions with no per-tactic timeout of their own
       (``None``: no watchdog). A backend owns its tactic timeout (``--tactic-timeout`` sets it),
       counted from when the tactic starts running; a session or environment that declares one
@@ -46,6 +50,7 @@ class SearchConfig:
     max_expansions: int = 600
     time_limit_s: float = 600.0
     tactic_timeout_s: float | None = None
+    open_timeout_s: float | None = 600.0
     max_nodes: int | None = None
     max_concurrent_tactics: int = 8
     banned_tactics: tuple[str, ...] = DEFAULT_BANNED_TACTICS
@@ -62,6 +67,10 @@ class SearchConfig:
                 _is_number(self.tactic_timeout_s) and self.tactic_timeout_s > 0):
             raise ConfigError(
                 f"SearchConfig.tactic_timeout_s must be > 0 or None, got {self.tactic_timeout_s!r}")
+        if self.open_timeout_s is not None and not (
+                _is_number(self.open_timeout_s) and self.open_timeout_s > 0):
+            raise ConfigError(
+                f"SearchConfig.open_timeout_s must be > 0 or None, got {self.open_timeout_s!r}")
         if self.max_nodes is not None and not (_is_int(self.max_nodes) and self.max_nodes >= 1):
             raise ConfigError(
                 f"SearchConfig.max_nodes must be an integer >= 1 or None, got {self.max_nodes!r}")
@@ -107,6 +116,12 @@ class SearchStats:
 
     ``env_calls``: tactics the session answered; ``cancelled_calls``: tactics the search gave
     up on before an answer (a sibling proved the node, the time limit, a cancel from outside).
+    ``wall_s`` is the search's own time, from the open session to the result (``verify``
+    included); ``open_s`` is the time spent opening the session before it (waiting for a free
+    prover process, starting it, replaying the file up to the theorem). ``verified``: ``True``
+    the proof passed ``Session.verify``, ``False`` it was rejected, ``None`` it was not judged
+    (no proof, verification off, or ``verify`` crashed: then the status is ``error`` and the
+    message says ``verify crashed``).
     """
 
     expansions: int = 0
@@ -124,6 +139,7 @@ class SearchStats:
     rollout_env_calls: int = 0
     rollout_generator_calls: int = 0
     verified: bool | None = None
+    open_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

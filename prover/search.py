@@ -13,12 +13,10 @@ rollouts that run beside the main loop and add ordinary edges to the same tree.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import heapq
 import itertools
 import logging
 import math
-import numbers
 import random
 import sys
 import time
@@ -28,8 +26,10 @@ from typing import TYPE_CHECKING, NamedTuple, TypeVar
 from heuristics.base import Heuristic, NodeScoreFn, as_heuristic
 from prover.config import SearchConfig, SearchResult, SearchStats, SearchStatus, banned_pattern
 from prover.env import Environment, Session
-from prover.errors import GeneratorError, ProverError
+from prover.errors import BackendUnavailableError, GeneratorError, ProverError
 from prover.generators.base import TacticGenerator
+from prover.generators.checks import checked_candidates, own_timeout
+from prover.opening import SessionOpener
 from prover.tree import SearchTree
 from prover.types import (
     Candidate,
@@ -76,17 +76,27 @@ class BestFirstSearch:
         self.config = config or SearchConfig()
         self.rollout = rollout
         self.trigger = trigger or GoalCountTrigger()
+        self._opener = SessionOpener()
 
     async def search(self, theorem: Theorem) -> SearchResult:
-        """Search for a proof of ``theorem``; environment failures become status ``error``."""
-        start = time.monotonic()
+        """Search for a proof of ``theorem``; environment failures become status ``error``.
+
+        The time limit starts once the session is open: the open (waiting for a prover
+        process included) is reported apart as ``stats.open_s`` and bounded by
+        ``SearchConfig.open_timeout_s``. :class:`BackendUnavailableError` (the backend cannot
+        start for any theorem) propagates: it is no result of this theorem.
+        """
+        began = time.monotonic()
         try:
-            session = await self.env.open(theorem)
+            session = await self._opener.open(self.env, theorem, self.config.open_timeout_s)
+        except BackendUnavailableError:
+            raise
         except ProverError as exc:
             return SearchResult(theorem.name, "error", message=f"{type(exc).__name__}: {exc}",
-                                stats=SearchStats(wall_s=time.monotonic() - start))
+                                stats=SearchStats(open_s=time.monotonic() - began))
+        start = time.monotonic()
         async with session:
-            return await _Run(self, session, start).execute(theorem)
+            return await _Run(self, session, start, open_s=start - began).execute(theorem)
 
     def run(self, theorem: Theorem) -> SearchResult:
         """Synchronous wrapper around :meth:`search` (starts its own event loop)."""
@@ -123,8 +133,10 @@ class _Group:
 class _Run:
     """The state of one search: tree, frontier, counters, background rollouts."""
 
-    def __init__(self, search: BestFirstSearch, session: Session, start: float) -> None:
+    def __init__(self, search: BestFirstSearch, session: Session, start: float, *,
+                 open_s: float = 0.0) -> None:
         self.cfg = search.config
+        self.open_s = open_s
         self.generator = search.generator
         self.heuristic = search.heuristic
         self.rollout = search.rollout
@@ -201,6 +213,8 @@ class _Run:
         deadline = asyncio.get_running_loop().call_later(max(self.remaining(), 0.0), self.expire)
         try:
             status = await self.loop()
+        except BackendUnavailableError:
+            raise
         except ProverError as exc:
             status, message = "error", f"{type(exc).__name__}: {exc}"
         finally:
@@ -214,11 +228,14 @@ class _Run:
                 try:
                     # Only a real True passes: a truthy "no" or None from a backend is no proof.
                     verified = await self.session.verify(proof) is True
+                    if not verified:
+                        status, message = "error", "the proof found was rejected by Session.verify"
+                except BackendUnavailableError:
+                    raise
                 except ProverError as exc:
-                    verified, message = False, f"verify failed: {type(exc).__name__}: {exc}"
-                if not verified:
-                    status = "error"
-                    message = message or "the proof found was rejected by Session.verify"
+                    # A crash judged nothing: the proof is neither accepted nor rejected.
+                    status, message = "error", (f"verify crashed (the proof was not judged): "
+                                                f"{type(exc).__name__}: {exc}")
         edges = self.tree.proof_edges()
         n = self.n
         stats = SearchStats(
@@ -229,7 +246,8 @@ class _Run:
             rollouts=int(n["rollouts"]), rollout_steps=int(n["rollout_steps"]),
             rollout_proofs=int(bool(edges) and edges[-1].rollout),
             rollout_env_calls=int(n["rollout_env_calls"]),
-            rollout_generator_calls=int(n["rollout_generator_calls"]), verified=verified)
+            rollout_generator_calls=int(n["rollout_generator_calls"]), verified=verified,
+            open_s=self.open_s)
         return SearchResult(theorem.name, status, proof, stats, message, self.tree)
 
     # ---- frontier ------------------------------------------------------------------------
@@ -289,7 +307,7 @@ class _Run:
         if rollout:
             self.n["rollout_generator_calls"] += 1
         try:
-            proposed = await self.call(_own_timeout(self.generator.propose(node.state, k)))
+            proposed = await self.call(own_timeout(self.generator.propose(node.state, k)))
         except asyncio.TimeoutError:  # the run's deadline (a generator's own: GeneratorError)
             return None
         except ProverError:
@@ -299,7 +317,7 @@ class _Run:
                                  f"{node.state.key[:200]!r}: {exc!r}") from exc
         finally:
             self.n["generator_s"] += time.monotonic() - began
-        return _checked_candidates(self.generator, proposed)
+        return checked_candidates(self.generator, proposed)
 
     async def apply_candidate(self, node: SearchNode, candidate: Candidate, *,
                               rollout: bool, group: _Group | None = None) -> list[_Step]:
@@ -569,40 +587,6 @@ async def _wait_for(awaitable: Awaitable[T], timeout: float) -> T:
     if task.cancelled():
         raise asyncio.TimeoutError
     return task.result()
-
-
-async def _own_timeout(awaitable: Awaitable[T]) -> T:
-    """Await a generator call; a TimeoutError of its own is a GeneratorError, so that only the
-    run's deadline (raised around this by `_Run.call`) reads as "out of time"."""
-    try:
-        return await awaitable
-    except asyncio.TimeoutError as exc:
-        raise GeneratorError(f"the generator timed out: {exc!r}") from exc
-
-
-def _checked_candidates(generator: object, proposed: object) -> list[Candidate]:
-    """The generator's answer as a list of candidates; GeneratorError for anything else (a
-    non-Candidate, a tactic that is not a string, a log-prob that is not a number)."""
-    name = type(generator).__name__
-    if not isinstance(proposed, (list, tuple)):
-        raise GeneratorError(f"{name}.propose returned {type(proposed).__name__}, "
-                             f"not a list of Candidate")
-    candidates = list(proposed)
-    for i, candidate in enumerate(candidates):
-        if not isinstance(candidate, Candidate) or not isinstance(candidate.tactic, str):
-            raise GeneratorError(f"{name}.propose returned {candidate!r} at index {i}, "
-                                 f"not a Candidate with a string tactic")
-        logprob = candidate.logprob
-        if type(logprob) is not float:
-            if isinstance(logprob, bool) or not isinstance(logprob, numbers.Real):
-                raise GeneratorError(f"{name}.propose returned {candidate!r} at index {i}: "
-                                     f"its logprob is not a number")
-            candidate = candidates[i] = dataclasses.replace(candidate, logprob=float(logprob))
-        tactic = candidate.tactic
-        if "\n" not in tactic and tactic != (stripped := tactic.strip()):
-            # One tactic padded with spaces is that tactic: tried, deduplicated, recorded so.
-            candidates[i] = dataclasses.replace(candidate, tactic=stripped)
-    return candidates
 
 
 __all__ = ["BestFirstSearch"]
