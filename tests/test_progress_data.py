@@ -73,6 +73,32 @@ def test_dataset_reads_examples_prefix_optional(tmp_path: Path) -> None:
     assert data.texts()[0] == format_progress_input("⊢ a", "x", "intro")
 
 
+def test_fields_are_stripped_as_leandojo_v2_strips_them(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "d.jsonl", [
+        ex(" \n⊢ a ∧ b\n", "\tconstructor \n", 1, prefix="\n  intro x\nsimp  \n")])
+    (example,) = ProgressDataset(path)
+    assert (example.goal, example.prefix, example.tactic) == \
+        ("⊢ a ∧ b", "intro x\nsimp", "constructor")
+    expected = "Goal:\n⊢ a ∧ b\n\nPrefix:\nintro x\nsimp\n\nCandidate tactic:\nconstructor"
+    assert example.text == expected
+    # inference reads what training read
+    assert format_progress_input("⊢ a ∧ b\n", " intro x\nsimp\n", "constructor\n") == expected
+
+
+def test_dataset_from_a_path_loads_the_file(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "d.jsonl", [ex("⊢ a", "intro", 2), ex("⊢ b", "simp", 0)])
+    for source in (str(path), path):
+        data = ProgressDataset(source)
+        assert [(e.goal, e.tactic, e.steps_remaining) for e in data] == \
+            [("⊢ a", "intro", 2), ("⊢ b", "simp", 0)]
+        assert data.path == str(path) and data.examples == ProgressDataset.from_jsonl(path).examples
+    with pytest.raises(DataFormatError, match="no such file"):
+        ProgressDataset(str(tmp_path / "missing.jsonl"))  # not 'missing.jsonl' as characters
+    with pytest.raises(ConfigError, match="item 0 is a str"):
+        ProgressDataset(["⊢ a"])  # type: ignore[list-item]
+    assert len(ProgressDataset(list(ProgressDataset(path)))) == 2
+
+
 def test_missing_key_lines_are_skipped_counted_and_warned_once(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     lines: list[object] = [ex()]
@@ -133,13 +159,27 @@ def test_sample_dataset_is_deterministic_and_labels_follow_the_goal(tmp_path: Pa
         create_sample_dataset(first, n=0)
 
 
-def test_create_sample_dataset_module_entry_point(tmp_path: Path) -> None:
+def test_make_sample_module_entry_point(tmp_path: Path) -> None:
     out = tmp_path / "s.jsonl"
-    proc = subprocess.run([sys.executable, "-m", "heuristics.progress.create_sample_dataset",
+    proc = subprocess.run([sys.executable, "-m", "heuristics.progress.make_sample",
                            str(out), "-n", "12"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""  # no runpy double-import warning
     assert len(ProgressDataset.from_jsonl(out)) == 12
+
+
+def test_importing_every_submodule_leaves_the_exported_names_alone() -> None:
+    # importing a submodule sets the package attribute of its name: a module named like an
+    # exported function (create_sample_dataset.py did) replaced that function
+    code = ("import importlib, inspect, pkgutil, heuristics.progress as p;"
+            "names = [m.name for m in pkgutil.iter_modules(p.__path__)];"
+            "[importlib.import_module('heuristics.progress.' + n) for n in names];"
+            "clash = sorted(set(names) & set(p.__all__));"
+            "modules = [n for n in p.__all__ if inspect.ismodule(getattr(p, n))];"
+            "assert not clash and not modules, (clash, modules);"
+            "assert inspect.isfunction(p.create_sample_dataset)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
 
 
 # ---- build_progress_dataset ---------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The progress regressor with real (tiny) models: training, the best checkpoint, reloading,
-the scorer's batching, cache and clamping, LEANPROGRESS_MODEL, and the CLI entry points.
+the scorer's batching, cache and clamping, LEANPROGRESS_MODEL, the CLI entry points, what
+LeanDojo-v2 does alike (truncation, weight decay) and decoder-only models (the pad token).
 
 The model is a 2-layer BERT built from a config, with a WordPiece tokenizer made from a vocab
 file written here (single characters and their ``##`` continuations), so nothing is
@@ -37,6 +38,7 @@ from heuristics.progress import (
     create_sample_dataset,
 )
 from heuristics.progress.scorer import MODEL_ENV_VAR, resolve_device
+from heuristics.progress.template import ensure_pad_token, format_progress_input
 from heuristics.progress.trainer import split_sizes
 from prover import ConfigError, ProofState, SearchNode
 from prover.cli import main
@@ -301,9 +303,114 @@ async def test_heuristic_makes_one_model_call_per_expansion(tiny_regressor: Path
     assert len(calls) == 1  # cached
 
 
-def test_long_inputs_keep_the_candidate_tactic(tiny_regressor: Path) -> None:
+def test_long_inputs_are_cut_where_leandojo_v2_cuts_them(tiny_regressor: Path) -> None:
+    # LDv2 never sets truncation_side: the tokenizer's own (right, for BERT) cuts the input
     scorer = ProgressScorer(tiny_regressor, device="cpu", max_length=32)
+    inputs: list[list[int]] = []
+    scorer.model.register_forward_pre_hook(
+        lambda _module, _args, kwargs: inputs.extend(kwargs["input_ids"].tolist()),
+        with_kwargs=True)
     goal = "\n".join(f"h{i} : x + {i} ≤ y" for i in range(40)) + "\n⊢ x ≤ y"
-    near, far = scorer.predict([(goal, "", "exact h1"), (goal, "", "simp at h2")])
-    assert near != far  # cut on the right, both inputs would end inside the hypotheses
-    assert scorer.tokenizer.truncation_side == "left"
+    queries = [(goal, "", "exact h1"), (goal, "", "simp at h2")]
+    near, far = scorer.predict(queries)
+    ldv2_tokenizer = AutoTokenizer.from_pretrained(tiny_regressor)
+    assert ldv2_tokenizer.truncation_side == "right"
+    expected = ldv2_tokenizer([format_progress_input(*q) for q in queries], truncation=True,
+                              max_length=32)["input_ids"]
+    assert inputs == expected
+    assert ldv2_tokenizer.decode(inputs[0][1:6]) == "goal :"  # the start is kept
+    assert near == far  # both end inside the hypotheses: the documented cost of matching LDv2
+
+
+def test_training_reads_and_optimises_as_leandojo_v2(
+        tiny_encoder: Path, sample: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import transformers
+
+    seen: list[Any] = []
+
+    class RecordingTrainer(transformers.Trainer):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            seen.append(self)
+
+    monkeypatch.setattr(transformers, "Trainer", RecordingTrainer)
+    ProgressTrainer(sample, model_name=str(tiny_encoder), output_dir=tmp_path / "out",
+                    max_length=16, epochs=0.25).train()
+    (trainer,) = seen
+    assert trainer.args.weight_decay == 0.01  # LDv2's TrainingArguments(weight_decay=0.01)
+    parts = ProgressDataset(sample).to_hf().train_test_split(test_size=0.2, seed=42)
+    expected = AutoTokenizer.from_pretrained(tiny_encoder)(
+        list(parts["train"]["text"]), truncation=True, max_length=16)["input_ids"]
+    assert all(len(ids) == 16 for ids in expected)  # every input was cut
+    assert list(trainer.train_dataset["input_ids"]) == expected
+
+
+# ---- decoder-only models: the pad-token fallback --------------------------------------------
+def save_decoder_only(directory: Path, arch: str, *, regressor: bool = False) -> Any:
+    """A tiny GPT-2 or Llama whose tokenizer has no pad token and whose config no pad id."""
+    from tiny_models import bpe_tokenizer
+    from transformers import (
+        GPT2Config,
+        GPT2ForSequenceClassification,
+        GPT2LMHeadModel,
+        LlamaConfig,
+        LlamaForCausalLM,
+        LlamaForSequenceClassification,
+    )
+
+    tokenizer = bpe_tokenizer()
+    tokenizer.pad_token = None
+    head: dict[str, Any] = {"num_labels": 1, "problem_type": "regression"} if regressor else {}
+    torch.manual_seed(0)
+    if arch == "gpt2":
+        config: Any = GPT2Config(vocab_size=len(tokenizer), n_embd=32, n_layer=2, n_head=4,
+                                 n_positions=256, bos_token_id=1, eos_token_id=1, **head)
+        model: Any = (GPT2ForSequenceClassification if regressor else GPT2LMHeadModel)(config)
+    else:
+        config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
+                             num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                             max_position_embeddings=256, bos_token_id=1, eos_token_id=1,
+                             **head)
+        model = (LlamaForSequenceClassification if regressor else LlamaForCausalLM)(config)
+    assert model.config.pad_token_id is None
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    assert AutoTokenizer.from_pretrained(directory).pad_token is None
+    return tokenizer
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "llama"])
+def test_a_decoder_only_model_trains_and_scores(arch: str, sample: Path, tmp_path: Path) -> None:
+    base = tmp_path / "base"
+    tokenizer = save_decoder_only(base, arch)
+    out = tmp_path / "out"
+    metrics = ProgressTrainer(sample, model_name=str(base), output_dir=out, max_length=64,
+                              batch_size=4, epochs=0.25, learning_rate=1e-3).train()
+    assert math.isfinite(metrics["eval_mse"])
+    saved = AutoTokenizer.from_pretrained(out)
+    assert saved.pad_token == tokenizer.eos_token  # pad = eos, as LDv2 sets it
+    assert AutoModelForSequenceClassification.from_pretrained(out).config.pad_token_id == \
+        saved.pad_token_id
+    scorer = ProgressScorer(out, device="cpu", cache_size=0)
+    batched = scorer.predict(QUERIES)
+    singles = [scorer.predict_one(*query) for query in QUERIES]
+    assert batched == pytest.approx(singles, abs=1e-4)  # padding does not change answers
+
+
+def test_scorer_pads_a_decoder_only_checkpoint_without_a_pad_id(tmp_path: Path) -> None:
+    save_decoder_only(tmp_path, "gpt2", regressor=True)
+    scorer = ProgressScorer(tmp_path, device="cpu", cache_size=0)
+    assert scorer.tokenizer.pad_token == "<eos>" and scorer.model.config.pad_token_id == 1
+    batched = scorer.predict(QUERIES)
+    assert batched == pytest.approx([scorer.predict_one(*query) for query in QUERIES],
+                                    abs=1e-4)
+
+
+def test_a_tokenizer_with_nothing_to_pad_with_is_refused() -> None:
+    from types import SimpleNamespace
+
+    tokenizer = SimpleNamespace(pad_token=None, eos_token=None, cls_token=None)
+    model = SimpleNamespace(config=SimpleNamespace(pad_token_id=None))
+    with pytest.raises(ConfigError, match="'m' has no pad, eos or cls token"):
+        ensure_pad_token(tokenizer, model, source="m")

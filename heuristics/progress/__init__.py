@@ -7,7 +7,7 @@ torch/transformers and are loaded on first access.
 
 Command lines: ``seg-prover progress {train,build-dataset,sample}``,
 ``python -m heuristics.progress.train`` and
-``python -m heuristics.progress.create_sample_dataset OUT``.
+``python -m heuristics.progress.make_sample OUT``.
 """
 
 from __future__ import annotations

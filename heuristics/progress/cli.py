@@ -1,6 +1,6 @@
 """``seg-prover progress train | build-dataset | sample``, and the parsers that
-``python -m heuristics.progress.train`` and ``python -m heuristics.progress.create_sample_dataset``
-share with them. Heavy imports happen inside the commands.
+``python -m heuristics.progress.train`` and ``python -m heuristics.progress.make_sample`` share
+with them. Heavy imports happen inside the commands.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def add_sample_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``sample`` / ``create_sample_dataset`` arguments."""
+    """The ``sample`` / ``make_sample`` arguments."""
     parser.add_argument("out", metavar="OUT", help="output JSONL (overwritten)")
     parser.add_argument("-n", type=int, default=200, help="number of examples (default: 200)")
     parser.add_argument("--max-steps", type=int, default=6,
@@ -136,8 +136,8 @@ def train_parser() -> argparse.ArgumentParser:
 
 
 def sample_parser() -> argparse.ArgumentParser:
-    """The parser of ``python -m heuristics.progress.create_sample_dataset``."""
-    parser = argparse.ArgumentParser(prog="python -m heuristics.progress.create_sample_dataset",
+    """The parser of ``python -m heuristics.progress.make_sample``."""
+    parser = argparse.ArgumentParser(prog="python -m heuristics.progress.make_sample",
                                      description="Write a synthetic progress dataset.")
     add_sample_arguments(parser)
     parser.set_defaults(func=cmd_sample)

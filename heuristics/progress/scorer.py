@@ -16,8 +16,8 @@ from typing import Any
 
 from heuristics.progress.heuristic import ProgressQuery
 from heuristics.progress.template import (
-    TRUNCATION_SIDE,
     clamp_max_length,
+    ensure_pad_token,
     format_progress_input,
 )
 from prover.errors import ConfigError
@@ -46,9 +46,11 @@ def resolve_device(device: str) -> str:
 class ProgressScorer:
     """A trained regressor that predicts the steps left after a tactic (clamped at 0).
 
-    ``model_path`` is a directory written by :class:`~heuristics.progress.ProgressTrainer`
-    (model + tokenizer); ``None`` reads ``LEANPROGRESS_MODEL``. ``predict`` tokenises with the
-    training template, runs the model on up to ``batch_size`` inputs per forward pass and keeps
+    ``model_path`` is a directory written by :class:`~heuristics.progress.ProgressTrainer` or by
+    LeanDojo-v2's (model + tokenizer); ``None`` reads ``LEANPROGRESS_MODEL``. ``predict``
+    tokenises with the training template, cuts inputs longer than ``max_length`` on the
+    tokenizer's truncation side as training did (:mod:`heuristics.progress.template`),
+    runs the model on up to ``batch_size`` inputs per forward pass and keeps
     the last ``cache_size`` answers (LRU), so a state re-reached by another path costs nothing.
     It is thread-safe: :class:`ProgressHeuristic` calls it from worker threads.
     ``model_calls`` counts forward passes.
@@ -131,13 +133,14 @@ def _load(path: str, device: str, from_env: bool) -> tuple[Any, Any]:
     origin = f" (from {MODEL_ENV_VAR})" if from_env else ""
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
-        tokenizer.truncation_side = TRUNCATION_SIDE
         model = AutoModelForSequenceClassification.from_pretrained(path)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot load a progress model from {path!r}{origin}: {exc}") from exc
     if model.config.num_labels != 1:
         raise ConfigError(f"{path!r}{origin} is not a progress regressor: it has "
                           f"{model.config.num_labels} labels, expected 1")
+    # a decoder-only checkpoint saved by LeanDojo-v2 has a pad token but no pad_token_id
+    ensure_pad_token(tokenizer, model, source=path + origin)
     model.to(device)
     model.eval()
     log.info("loaded progress model %s on %s", path, device)

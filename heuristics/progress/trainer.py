@@ -1,7 +1,13 @@
 """Training the progress regressor (LeanDojo-v2's ``ProgressTrainer``, with best = lowest MSE).
 
-LeanDojo-v2 sets ``metric_for_best_model="mse"`` without ``greater_is_better=False``, so its
-"best" checkpoint is the one with the *highest* eval MSE; here the lowest wins.
+Checked against lean-dojo/LeanDojo-v2 ``lean_dojo_v2/trainer/progress_trainer.py`` (release
+v1.0.9, commit 936ea0d): same defaults, template, stripping, pad-token fallback (we also set
+the model's ``pad_token_id``, which it leaves unset), truncation side and
+``weight_decay=0.01``. Where we differ, on purpose: LeanDojo-v2 sets
+``metric_for_best_model="mse"`` without ``greater_is_better=False``, so its "best" checkpoint is
+the one with the *highest* eval MSE; here the lowest wins. It pads every input to
+``max_length``; here each batch is padded to its longest input (the same predictions, as the
+attention mask hides padding). It logs every 50 steps; here once per epoch.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from typing import Any
 
 from heuristics.progress.dataset import ProgressDataset
 from heuristics.progress.scorer import MODEL_ENV_VAR
-from heuristics.progress.template import TRUNCATION_SIDE, clamp_max_length
+from heuristics.progress.template import clamp_max_length, ensure_pad_token
 from prover.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -23,13 +29,20 @@ CHECKPOINTS_DIR = "checkpoints"
 """Sub-directory of ``output_dir`` for the per-epoch checkpoints (the best and the latest are
 kept, for resuming); the best model itself is saved in ``output_dir``."""
 
+WEIGHT_DECAY = 0.01
+"""AdamW weight decay, LeanDojo-v2's ``TrainingArguments(weight_decay=0.01)``."""
+
 
 @dataclass(frozen=True)
 class ProgressTrainer:
     """Fine-tunes an encoder to predict ``steps_remaining`` (regression, MSE loss).
 
     The defaults are LeanDojo-v2's (bert-base-uncased, ``outputs``, 512 tokens, batch 8,
-    3 epochs, lr 1e-5, 20% eval, seed 42). ``epochs`` may be fractional; ``eval_ratio`` must
+    3 epochs, lr 1e-5, 20% eval, seed 42), and so is the weight decay of 0.01.
+    ``model_name`` may be an encoder or a decoder-only model: a tokenizer without a pad token
+    gets one (:func:`~heuristics.progress.template.ensure_pad_token`). Inputs longer than
+    ``max_length`` are cut on the tokenizer's truncation side, as in LeanDojo-v2 (see
+    :mod:`heuristics.progress.template`). ``epochs`` may be fractional; ``eval_ratio`` must
     leave at least one example on each side of the split. No reporting integration is used.
     """
 
@@ -81,9 +94,9 @@ class ProgressTrainer:
         parts = data.to_hf().train_test_split(test_size=self.eval_ratio, seed=self.seed)
         set_seed(self.seed)
         tokenizer = AutoTokenizer.from_pretrained(self.model_name)
-        tokenizer.truncation_side = TRUNCATION_SIDE
         model = AutoModelForSequenceClassification.from_pretrained(
             self.model_name, num_labels=1, problem_type="regression")
+        ensure_pad_token(tokenizer, model, source=self.model_name)
         max_length = clamp_max_length(self.max_length, model.config)
 
         def tokenize(batch: dict[str, list[Any]]) -> Any:
@@ -98,6 +111,7 @@ class ProgressTrainer:
             per_device_train_batch_size=self.batch_size,
             per_device_eval_batch_size=self.batch_size,
             learning_rate=self.learning_rate,
+            weight_decay=WEIGHT_DECAY,
             seed=self.seed,
             data_seed=self.seed,
             eval_strategy="epoch",
@@ -169,4 +183,5 @@ def _epoch_report() -> Any:
     return EpochReport()
 
 
-__all__ = ["CHECKPOINTS_DIR", "ProgressTrainer", "regression_metrics", "split_sizes"]
+__all__ = ["CHECKPOINTS_DIR", "WEIGHT_DECAY", "ProgressTrainer", "regression_metrics",
+           "split_sizes"]
