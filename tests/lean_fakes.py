@@ -6,7 +6,8 @@
 behind lean-interact: it builds the REPL's JSON answers and turns them into lean-interact's own
 response models exactly as ``LeanServer.run`` does, raising what ``LeanServer.run`` raises;
 ``#print axioms NAME`` is answered with Lean's info message, in an environment where a proof
-command declared ``NAME`` (``FakeRepl.axioms`` says which axioms).
+command declared ``NAME`` (``FakeRepl.axioms`` says which axioms); a proof command sent in the
+header's environment answers as the header followed by it would (``FakeRepl.proofs``).
 
 Both are strict where a real Lean would be: a Dojo used from another thread than the one that
 entered it, a TacticState or proof state from another process, or a Dojo used after it timed
@@ -328,6 +329,7 @@ class FakeReplServer:
         self._proc: subprocess.Popen[bytes] | None = None
         self._envs: set[int] = set()
         self._declared: dict[int, set[str]] = {}  # env -> theorems a proof command declared
+        self._header_envs: set[int] = set()
         self._states: dict[int, list[str]] = {}
         self._counter = itertools.count()
 
@@ -340,6 +342,7 @@ class FakeReplServer:
         (lean-interact's AutoLeanServer under memory pressure)."""
         self._envs.clear()
         self._declared.clear()
+        self._header_envs.clear()
         self._states.clear()
 
     def run(self, request: Any, *, timeout: float | None = None) -> Any:
@@ -417,15 +420,20 @@ class FakeReplServer:
             return {"message": "Unknown environment."}
         if cmd.startswith("#print axioms "):
             return self._print_axioms(cmd.removeprefix("#print axioms "), env)
-        if env is None and cmd in self.lean.proofs:
-            answer = dict(self.lean.proofs[cmd])
+        # A proof compiled in the header's environment answers as header + proof would.
+        proof = cmd if env is None else (self.lean.header + cmd if env in self._header_envs
+                                         else None)
+        if proof is not None and proof in self.lean.proofs:
+            answer = dict(self.lean.proofs[proof])
             answer["env"] = self._new_env()
             if not any(m["severity"] == "error" for m in answer.get("messages", [])):
                 # as Lean: the declaration exists in the new environment unless it failed
                 self._declared[answer["env"]] = set(_THEOREM_NAME.findall(cmd))
             return answer
         if env is None and cmd == self.lean.header:
-            return {"env": self._new_env()}
+            made = self._new_env()
+            self._header_envs.add(made)
+            return {"env": made}
         goal = self.lean.statements.get(cmd)
         if goal is None or (self.lean.header and env is None):
             return {"messages": [message("error", f"cannot elaborate {cmd[:40]!r}")],
