@@ -292,7 +292,8 @@ class FakeRepl:
     axioms: dict[str, Any] = field(default_factory=dict)
     """``theorem name -> what `#print axioms NAME` answers`` in an environment where a proof
     command (one of ``proofs``) declared it: a list of axiom names (the message Lean prints;
-    a name absent here depends on none), or a whole answer dict, for odd answers."""
+    a name absent here depends on none), or a whole answer dict, for odd answers. A proof's
+    answer may carry ``"_axioms"`` instead: what that proof in particular depends on."""
 
     def statement(self, text: str, goal: str = ROOT) -> FakeRepl:
         """``text`` (the statement with `` sorry``) elaborates to one sorry at ``goal``."""
@@ -330,6 +331,7 @@ class FakeReplServer:
         self._envs: set[int] = set()
         self._declared: dict[int, set[str]] = {}  # env -> theorems a proof command declared
         self._header_envs: set[int] = set()
+        self._proof_axioms: dict[int, Any] = {}
         self._states: dict[int, list[str]] = {}
         self._counter = itertools.count()
 
@@ -426,6 +428,8 @@ class FakeReplServer:
         if proof is not None and proof in self.lean.proofs:
             answer = dict(self.lean.proofs[proof])
             answer["env"] = self._new_env()
+            if "_axioms" in answer:  # what this proof in particular depends on
+                self._proof_axioms[answer["env"]] = answer.pop("_axioms")
             if not any(m["severity"] == "error" for m in answer.get("messages", [])):
                 # as Lean: the declaration exists in the new environment unless it failed
                 self._declared[answer["env"]] = set(_THEOREM_NAME.findall(cmd))
@@ -451,7 +455,7 @@ class FakeReplServer:
         if env is None or name not in self._declared.get(env, set()):
             return {"messages": [message("error", f"unknown constant '{name}'")],
                     "env": self._new_env()}
-        axioms = self.lean.axioms.get(name, [])
+        axioms = self._proof_axioms.get(env, self.lean.axioms.get(name, []))
         if isinstance(axioms, dict):
             if set(axioms) == {"message"}:  # a LeanError carries no env
                 return dict(axioms)
