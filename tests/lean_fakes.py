@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import textwrap
 import subprocess
 import threading
 import time
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lean_dojo import (
+    CommandState,
     DojoCrashError,
     DojoInitError,
     DojoTacticTimeoutError,
@@ -103,6 +105,13 @@ class FakeLean:
     ``assert exit_code is not None``). ``init_faults[i]`` is raised by the i-th ``__enter__``;
     ``init_delays[i]`` seconds pass in it first, and ``init_blocks`` holds the indices of
     ``__enter__`` calls that wait on a real process until it is killed (then "Unexpected EOF").
+
+    Command-mode Dojos (:meth:`command_factory`, for the claim check) answer the redeclared
+    theorem and its ``#print axioms`` as LeanDojo's command REPL does: the printed messages as
+    ``CommandState.message``, errors as a ``LeanError``; ``claim_axioms[path]`` says what the
+    proof ``path`` depends on (a list; absent: none) or, as a string, the error compiling it
+    gives. With ``pexpect_procs``, each tactic Dojo's ``proc`` is a stand-in with pexpect's
+    ``timeout`` attribute.
     """
 
     def __init__(self, root: str = ROOT, edges: dict[tuple[str, str], str] | None = None
@@ -114,6 +123,9 @@ class FakeLean:
         self.init_delays: dict[int, float] = {}
         self.init_blocks: set[int] = set()
         self.dojos: list[FakeDojo] = []
+        self.command_dojos: list[FakeCommandDojo] = []
+        self.claim_axioms: dict[tuple[str, ...], Any] = {}
+        self.pexpect_procs = False
         self.calls: list[tuple[int, str, str]] = []
         self.violations: list[str] = []
         self.concurrency = _Concurrency()
@@ -126,6 +138,11 @@ class FakeLean:
         dojo = FakeDojo(self, len(self.dojos), timeout_s)
         self.dojos.append(dojo)
         return dojo
+
+    def command_factory(self, theorem: Theorem, timeout_s: int) -> tuple[FakeCommandDojo, str]:
+        dojo = FakeCommandDojo(self, len(self.command_dojos))
+        self.command_dojos.append(dojo)
+        return dojo, theorem.statement.rstrip().removesuffix("by").rstrip()
 
     def calls_on(self, index: int) -> list[tuple[str, str]]:
         return [(pp, tactic) for i, pp, tactic in self.calls if i == index]
@@ -158,6 +175,8 @@ class FakeDojo:
         if fault is not None:
             raise fault
         self.entered = True
+        if self.lean.pexpect_procs:
+            self.proc = _PexpectProc(self.timeout_s)
         return self, TacticState(self.lean.root, next(self._ids))
 
     def _violation(self, text: str) -> RuntimeError:
@@ -228,6 +247,61 @@ class FakeDojo:
         if answer.startswith(ERROR):
             return LeanError(answer[len(ERROR):])
         return TacticState(answer, next(self._ids))
+
+
+class _PexpectProc:
+    """A live pexpect process, as far as a backend may touch it (no pid to kill here)."""
+
+    def __init__(self, timeout: float) -> None:
+        self.pid = None
+        self.timeout = timeout
+
+    def isalive(self) -> bool:
+        return True
+
+
+class FakeCommandDojo:
+    """A stand-in command-mode ``lean_dojo.Dojo`` (``#lean_dojo_repl`` at the theorem's line)."""
+
+    def __init__(self, lean: FakeLean, index: int) -> None:
+        self.lean = lean
+        self.index = index
+        self.thread: int | None = None
+        self.entered = False
+        self.exited = False
+        self.proc: Any = None
+        self.commands: list[str] = []
+        self._ids = itertools.count(1)
+
+    def __enter__(self) -> tuple[FakeCommandDojo, CommandState]:
+        self.thread = threading.get_ident()
+        self.entered = True
+        return self, CommandState(0)
+
+    def __exit__(self, *exc: Any) -> None:
+        if threading.get_ident() != self.thread:
+            self.lean.violations.append("command Dojo exited from another thread")
+        self.exited = True
+
+    def run_cmd(self, state: CommandState, command: str) -> Any:
+        if threading.get_ident() != self.thread or not self.entered or self.exited:
+            self.lean.violations.append("command Dojo used off its thread or with-block")
+            raise RuntimeError("misused command Dojo")
+        if not isinstance(state, CommandState):
+            raise RuntimeError(f"Attempting to run a command on an invalid state {state}.")
+        self.commands.append(command)
+        code, sep, name = command.rpartition("\n\n#print axioms ")
+        _, by, body = code.partition(" by\n")
+        if not sep or not by:
+            return LeanError(f"<stdin>:1:0: unexpected command {command[:40]!r}")
+        answer = self.lean.claim_axioms.get(tuple(textwrap.dedent(body).splitlines()), [])
+        if isinstance(answer, str):
+            return LeanError(answer)
+        if answer:
+            text = f"'{name}' depends on axioms: [{', '.join(sorted(answer))}]"
+        else:
+            text = f"'{name}' does not depend on any axioms"
+        return CommandState(next(self._ids), text)
 
 
 class _KilledProc:
