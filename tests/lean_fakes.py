@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import itertools
 import re
-import textwrap
 import subprocess
+import textwrap
 import threading
 import time
 from dataclasses import dataclass, field

@@ -17,8 +17,8 @@ from lean_fakes import BOTH, PROVED, RIGHT, ROOT, FakeLean, FakeRepl, message
 
 from prover import BestFirstSearch, FixedTacticGenerator, SearchConfig, Theorem
 from prover.backends import LeanDojoEnvironment, LeanReplEnvironment
-from prover.errors import BackendUnavailableError, EnvironmentInitError
 from prover.backends.repl import statement_with_proof, statement_with_sorry
+from prover.errors import BackendUnavailableError, EnvironmentInitError
 from prover.types import Proved, StateReached, TacticError, TacticTimeout
 
 HEADER = "import Mathlib\n\nset_option maxHeartbeats 0\n\n"
