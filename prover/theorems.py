@@ -5,6 +5,9 @@ A record holds ``name``, ``header`` (imports and options, run once per REPL proc
 ``{url, commit, file_path, full_name}``, what ``LeanGitRepo(url, commit)`` and
 ``lean_dojo.Theorem(repo, file_path, full_name)`` need. Other fields are ignored.
 
+A statement that ends in ``sorry`` (``... := by sorry``, as statement files ship) loses it;
+one that ends in a longer proof giving up with ``sorry`` is refused (DataFormatError).
+
 The returned :class:`~prover.types.Theorem` has ``statement = formal_statement`` and a
 ``locator`` with ``header``, ``formal_statement`` and (when present) ``leandojo``.
 
@@ -38,6 +41,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from prover.backends.lean.source import ends_in_sorry, strip_trailing_sorry
 from prover.errors import DataFormatError
 from prover.traces import iter_jsonl
 from prover.types import Theorem
@@ -73,6 +77,18 @@ def _leandojo(obj: Any, where: dict[str, Any], label: str) -> dict[str, str]:
     return locator
 
 
+def _statement(obj: Mapping[str, Any], name: str, where: dict[str, Any], label: str = "") -> str:
+    """The statement in field ``name``, without the ``sorry`` proof a file may carry
+    (``... := by sorry`` becomes ``... := by``: sending it as is would give
+    ``... := by sorry := by sorry``); a statement ending in a longer proof that gives up with
+    ``sorry`` is refused."""
+    statement = strip_trailing_sorry(_string(obj, name, where, label=label))
+    if ends_in_sorry(statement):
+        raise DataFormatError("the statement ends in a proof that uses `sorry`: give the "
+                              "statement alone (up to `:= by`)", field=label + name, **where)
+    return statement
+
+
 def _tactic_opening(statement: str) -> str:
     """A LeanDojo-style statement (no ``:= by``) as a formal statement ending in ``:= by``."""
     text = statement.rstrip()
@@ -96,13 +112,13 @@ def theorem_from_record(record: Any, *, variant: str | None = None,
         leandojo = _leandojo(record, where, "")
         name = leandojo["full_name"]
         header = _string(record, "header", where, allow_empty=True) if "header" in record else ""
-        statement = _tactic_opening(_string(record, "statement", where))
+        statement = _tactic_opening(_statement(record, "statement", where))
     else:
         name = _string(record, "name", where)
         header = _string(record, "header", where, allow_empty=True) \
             if "header" in record or "prelude" not in record else ""
         coq_file = "file" in record
-        statement = _string(record, "formal_statement", where, allow_empty=coq_file) \
+        statement = _statement(record, "formal_statement", where) \
             if "formal_statement" in record or not coq_file else ""
         if record.get("leandojo") is not None:
             leandojo = _leandojo(record["leandojo"], where, "leandojo.")
@@ -125,9 +141,9 @@ def theorem_from_record(record: Any, *, variant: str | None = None,
         if "header" in chosen:
             header = _string(chosen, "header", where, label=label, allow_empty=True)
         if "formal_statement" in chosen:
-            statement = _string(chosen, "formal_statement", where, label=label)
+            statement = _statement(chosen, "formal_statement", where, label=label)
         elif "statement" in chosen:
-            statement = _tactic_opening(_string(chosen, "statement", where, label=label))
+            statement = _tactic_opening(_statement(chosen, "statement", where, label=label))
         if any(f in chosen for f in LEANDOJO_FIELDS):
             leandojo = _leandojo(chosen, where, label)
     locator: dict[str, Any] = {"header": header, "formal_statement": statement}

@@ -6,7 +6,8 @@
 behind lean-interact: it builds the REPL's JSON answers and turns them into lean-interact's own
 response models exactly as ``LeanServer.run`` does, raising what ``LeanServer.run`` raises;
 ``#print axioms NAME`` is answered with Lean's info message, in an environment where a proof
-command declared ``NAME`` (``FakeRepl.axioms`` says which axioms).
+command declared ``NAME`` (``FakeRepl.axioms`` says which axioms); a proof command sent in the
+header's environment answers as the header followed by it would (``FakeRepl.proofs``).
 
 Both are strict where a real Lean would be: a Dojo used from another thread than the one that
 entered it, a TacticState or proof state from another process, or a Dojo used after it timed
@@ -19,12 +20,14 @@ from __future__ import annotations
 import itertools
 import re
 import subprocess
+import textwrap
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from lean_dojo import (
+    CommandState,
     DojoCrashError,
     DojoInitError,
     DojoTacticTimeoutError,
@@ -102,6 +105,13 @@ class FakeLean:
     ``assert exit_code is not None``). ``init_faults[i]`` is raised by the i-th ``__enter__``;
     ``init_delays[i]`` seconds pass in it first, and ``init_blocks`` holds the indices of
     ``__enter__`` calls that wait on a real process until it is killed (then "Unexpected EOF").
+
+    Command-mode Dojos (:meth:`command_factory`, for the claim check) answer the redeclared
+    theorem and its ``#print axioms`` as LeanDojo's command REPL does: the printed messages as
+    ``CommandState.message``, errors as a ``LeanError``; ``claim_axioms[path]`` says what the
+    proof ``path`` depends on (a list; absent: none) or, as a string, the error compiling it
+    gives. With ``pexpect_procs``, each tactic Dojo's ``proc`` is a stand-in with pexpect's
+    ``timeout`` attribute.
     """
 
     def __init__(self, root: str = ROOT, edges: dict[tuple[str, str], str] | None = None
@@ -113,6 +123,9 @@ class FakeLean:
         self.init_delays: dict[int, float] = {}
         self.init_blocks: set[int] = set()
         self.dojos: list[FakeDojo] = []
+        self.command_dojos: list[FakeCommandDojo] = []
+        self.claim_axioms: dict[tuple[str, ...], Any] = {}
+        self.pexpect_procs = False
         self.calls: list[tuple[int, str, str]] = []
         self.violations: list[str] = []
         self.concurrency = _Concurrency()
@@ -125,6 +138,11 @@ class FakeLean:
         dojo = FakeDojo(self, len(self.dojos), timeout_s)
         self.dojos.append(dojo)
         return dojo
+
+    def command_factory(self, theorem: Theorem, timeout_s: int) -> tuple[FakeCommandDojo, str]:
+        dojo = FakeCommandDojo(self, len(self.command_dojos))
+        self.command_dojos.append(dojo)
+        return dojo, theorem.statement.rstrip().removesuffix("by").rstrip()
 
     def calls_on(self, index: int) -> list[tuple[str, str]]:
         return [(pp, tactic) for i, pp, tactic in self.calls if i == index]
@@ -157,6 +175,8 @@ class FakeDojo:
         if fault is not None:
             raise fault
         self.entered = True
+        if self.lean.pexpect_procs:
+            self.proc = _PexpectProc(self.timeout_s)
         return self, TacticState(self.lean.root, next(self._ids))
 
     def _violation(self, text: str) -> RuntimeError:
@@ -229,6 +249,61 @@ class FakeDojo:
         return TacticState(answer, next(self._ids))
 
 
+class _PexpectProc:
+    """A live pexpect process, as far as a backend may touch it (no pid to kill here)."""
+
+    def __init__(self, timeout: float) -> None:
+        self.pid = None
+        self.timeout = timeout
+
+    def isalive(self) -> bool:
+        return True
+
+
+class FakeCommandDojo:
+    """A stand-in command-mode ``lean_dojo.Dojo`` (``#lean_dojo_repl`` at the theorem's line)."""
+
+    def __init__(self, lean: FakeLean, index: int) -> None:
+        self.lean = lean
+        self.index = index
+        self.thread: int | None = None
+        self.entered = False
+        self.exited = False
+        self.proc: Any = None
+        self.commands: list[str] = []
+        self._ids = itertools.count(1)
+
+    def __enter__(self) -> tuple[FakeCommandDojo, CommandState]:
+        self.thread = threading.get_ident()
+        self.entered = True
+        return self, CommandState(0)
+
+    def __exit__(self, *exc: Any) -> None:
+        if threading.get_ident() != self.thread:
+            self.lean.violations.append("command Dojo exited from another thread")
+        self.exited = True
+
+    def run_cmd(self, state: CommandState, command: str) -> Any:
+        if threading.get_ident() != self.thread or not self.entered or self.exited:
+            self.lean.violations.append("command Dojo used off its thread or with-block")
+            raise RuntimeError("misused command Dojo")
+        if not isinstance(state, CommandState):
+            raise RuntimeError(f"Attempting to run a command on an invalid state {state}.")
+        self.commands.append(command)
+        code, sep, name = command.rpartition("\n\n#print axioms ")
+        _, by, body = code.partition(" by\n")
+        if not sep or not by:
+            return LeanError(f"<stdin>:1:0: unexpected command {command[:40]!r}")
+        answer = self.lean.claim_axioms.get(tuple(textwrap.dedent(body).splitlines()), [])
+        if isinstance(answer, str):
+            return LeanError(answer)
+        if answer:
+            text = f"'{name}' depends on axioms: [{', '.join(sorted(answer))}]"
+        else:
+            text = f"'{name}' does not depend on any axioms"
+        return CommandState(next(self._ids), text)
+
+
 class _KilledProc:
     """What a pexpect process looks like after a signal killed it."""
 
@@ -291,7 +366,8 @@ class FakeRepl:
     axioms: dict[str, Any] = field(default_factory=dict)
     """``theorem name -> what `#print axioms NAME` answers`` in an environment where a proof
     command (one of ``proofs``) declared it: a list of axiom names (the message Lean prints;
-    a name absent here depends on none), or a whole answer dict, for odd answers."""
+    a name absent here depends on none), or a whole answer dict, for odd answers. A proof's
+    answer may carry ``"_axioms"`` instead: what that proof in particular depends on."""
 
     def statement(self, text: str, goal: str = ROOT) -> FakeRepl:
         """``text`` (the statement with `` sorry``) elaborates to one sorry at ``goal``."""
@@ -328,6 +404,8 @@ class FakeReplServer:
         self._proc: subprocess.Popen[bytes] | None = None
         self._envs: set[int] = set()
         self._declared: dict[int, set[str]] = {}  # env -> theorems a proof command declared
+        self._header_envs: set[int] = set()
+        self._proof_axioms: dict[int, Any] = {}
         self._states: dict[int, list[str]] = {}
         self._counter = itertools.count()
 
@@ -340,6 +418,7 @@ class FakeReplServer:
         (lean-interact's AutoLeanServer under memory pressure)."""
         self._envs.clear()
         self._declared.clear()
+        self._header_envs.clear()
         self._states.clear()
 
     def run(self, request: Any, *, timeout: float | None = None) -> Any:
@@ -417,15 +496,22 @@ class FakeReplServer:
             return {"message": "Unknown environment."}
         if cmd.startswith("#print axioms "):
             return self._print_axioms(cmd.removeprefix("#print axioms "), env)
-        if env is None and cmd in self.lean.proofs:
-            answer = dict(self.lean.proofs[cmd])
+        # A proof compiled in the header's environment answers as header + proof would.
+        proof = cmd if env is None else (self.lean.header + cmd if env in self._header_envs
+                                         else None)
+        if proof is not None and proof in self.lean.proofs:
+            answer = dict(self.lean.proofs[proof])
             answer["env"] = self._new_env()
+            if "_axioms" in answer:  # what this proof in particular depends on
+                self._proof_axioms[answer["env"]] = answer.pop("_axioms")
             if not any(m["severity"] == "error" for m in answer.get("messages", [])):
                 # as Lean: the declaration exists in the new environment unless it failed
                 self._declared[answer["env"]] = set(_THEOREM_NAME.findall(cmd))
             return answer
         if env is None and cmd == self.lean.header:
-            return {"env": self._new_env()}
+            made = self._new_env()
+            self._header_envs.add(made)
+            return {"env": made}
         goal = self.lean.statements.get(cmd)
         if goal is None or (self.lean.header and env is None):
             return {"messages": [message("error", f"cannot elaborate {cmd[:40]!r}")],
@@ -443,7 +529,7 @@ class FakeReplServer:
         if env is None or name not in self._declared.get(env, set()):
             return {"messages": [message("error", f"unknown constant '{name}'")],
                     "env": self._new_env()}
-        axioms = self.lean.axioms.get(name, [])
+        axioms = self._proof_axioms.get(env, self.lean.axioms.get(name, []))
         if isinstance(axioms, dict):
             if set(axioms) == {"message"}:  # a LeanError carries no env
                 return dict(axioms)

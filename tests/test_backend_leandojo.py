@@ -42,10 +42,13 @@ def lean() -> Iterator[FakeLean]:
     assert fake.concurrency.max <= 1, "two calls ran in one Dojo at once"
     for dojo in fake.dojos:
         assert not dojo.entered or dojo.exited, f"Dojo {dojo.index} was never exited"
+    for command in fake.command_dojos:
+        assert not command.entered or command.exited, "a command-mode Dojo was never exited"
 
 
 def env_for(lean: FakeLean, **kwargs: object) -> LeanDojoEnvironment:
-    return LeanDojoEnvironment(dojo_factory=lean.factory, **kwargs)  # type: ignore[arg-type]
+    return LeanDojoEnvironment(dojo_factory=lean.factory,  # type: ignore[arg-type]
+                               command_factory=lean.command_factory, **kwargs)
 
 
 def search(env: object, table: dict[str, list[tuple[str, float]]] = TABLE,

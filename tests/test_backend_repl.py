@@ -309,7 +309,7 @@ def test_default_factory_builds_one_config_from_the_project(tmp_path: Any,
         def __init__(self, config: Any) -> None:
             self.config = config
 
-    monkeypatch.setattr(repl_module.shutil, "which", lambda name: "/opt/elan/bin/lake")
+    monkeypatch.setattr(shutil, "which", lambda name: "/opt/elan/bin/lake")
     monkeypatch.setattr(lean_interact, "LeanREPLConfig", Config)
     monkeypatch.setattr(lean_interact, "LeanServer", Server)
     factory = repl_module.LeanServerFactory(tmp_path, memory_limit_mb=8192)

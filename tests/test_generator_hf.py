@@ -164,3 +164,38 @@ def test_from_pretrained_loads_a_saved_model(tmp_path: Any) -> None:
     # A bad template is refused before anything is loaded (here: before the missing path).
     with pytest.raises(ConfigError, match="unknown template"):
         HFTacticGenerator.from_pretrained(str(tmp_path / "missing"), template="bogus")
+
+
+def _own_decoding(generator: HFTacticGenerator, k: int, penalty: float) -> list[list[int]]:
+    """Rows of generate's own decoding (no tracker, the penalty set in the config), each cut
+    after its first end-of-sequence token."""
+    config = generator._generation_config(k)
+    config.repetition_penalty = penalty
+    batch = generator.tokenizer([generator.prompt(s) for s in STATES], return_tensors="pt",
+                                padding=True)
+    start = 1 if generator.kind == "seq2seq" else batch["input_ids"].shape[1]
+    with torch.inference_mode():
+        rows = generator.model.generate(**batch, generation_config=config)[:, start:].tolist()
+    eos = generator._eos_ids(config)
+    return [row[:next((i + 1 for i, t in enumerate(row) if t in eos), len(row))]
+            for row in rows]
+
+
+@pytest.mark.parametrize("strategy", ["beam", "sample"])
+@pytest.mark.parametrize("name", ["t5", "gpt2", "llama"])
+def test_logprobs_are_raw_under_repetition_penalty_and_the_search_is_generates_own(
+        name: str, strategy: str) -> None:
+    # One meaning on every backend: the model's raw log-probs (vLLM's default raw_logprobs),
+    # not the penalized ones generate's beam scores sum. The sequences are generate's own.
+    generator = make(name, eos_bias=1.0, strategy=strategy, repetition_penalty=1.8,
+                     temperature=1.3, max_new_tokens=8)
+    torch.manual_seed(1)
+    batches = generator.hypotheses(STATES, 4)
+    torch.manual_seed(1)
+    own = _own_decoding(generator, 4, 1.8)
+    assert [list(h.token_ids) for hyps in batches for h in hyps] == own
+    for state, hyps in zip(STATES, batches):
+        prompt = generator.prompt(state)
+        for hyp in hyps:
+            assert hyp.logprob == pytest.approx(rescore(generator, prompt, hyp.token_ids),
+                                                abs=1e-4), (state, hyp)

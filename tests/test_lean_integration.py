@@ -15,7 +15,7 @@ import pytest
 
 from prover import BestFirstSearch, FixedTacticGenerator, SearchConfig, Theorem
 from prover.backends import LeanDojoEnvironment, LeanReplEnvironment
-from prover.types import Proved, StateReached
+from prover.types import Proved, StateReached, TacticError
 
 pytestmark = [
     pytest.mark.lean,
@@ -96,6 +96,23 @@ async def test_repl_verify_checks_the_axioms_of_the_proof() -> None:
             assert await session.verify(["exact Classical.em p"]) is True
         async with await lenient.open(Theorem("nd", statement=native)) as session:
             assert await session.verify(["native_decide"]) is True
+    finally:
+        await strict.close()
+        await lenient.close()
+
+
+async def test_repl_refuses_native_decide_where_it_claims_a_proof() -> None:
+    native = "theorem nd : 2 + 2 = 4 := by"
+    strict = LeanReplEnvironment(tactic_timeout_s=60)
+    lenient = LeanReplEnvironment(tactic_timeout_s=60, allowed_axioms=None)
+    try:
+        async with await strict.open(Theorem("nd", statement=native)) as session:
+            outcome = await session.apply(session.root, "native_decide")
+            assert isinstance(outcome, TacticError), outcome
+            assert "Lean.ofReduceBool" in outcome.message
+            assert isinstance(await session.apply(session.root, "decide"), Proved)
+        async with await lenient.open(Theorem("nd", statement=native)) as session:
+            assert isinstance(await session.apply(session.root, "native_decide"), Proved)
     finally:
         await strict.close()
         await lenient.close()

@@ -95,7 +95,7 @@ async def test_candidates_are_ranked_merged_and_scored_by_summed_logprobs(
     (body,) = server.requests
     assert body == {"model": "prover-7b", "prompt": f"[GOAL]\n{STATE.pp}\n[PROOFSTEP]\n",
                     "n": 5, "max_tokens": 64, "logprobs": 1, "temperature": 1.3,
-                    "top_p": 1.0, "top_k": 50}
+                    "top_p": 1.0, "top_k": 50, "truncate_prompt_tokens": 2300}
     assert "Authorization" not in server.headers[0]
     generator.close()
 

@@ -175,3 +175,32 @@ def test_bytes_that_are_not_utf8_name_their_line(tmp_path: Path) -> None:
     with pytest.raises(DataFormatError, match="UTF-8") as caught:
         load_theorems(path)
     assert caught.value.line == 3 and str(path) in str(caught.value)
+
+
+@pytest.mark.parametrize(("given", "loaded"), [
+    ("theorem t : 1 = 1 := by sorry", "theorem t : 1 = 1 := by"),
+    ("theorem t : 1 = 1 := by\n  sorry\n", "theorem t : 1 = 1 := by"),
+    ("theorem t : 1 = 1 := sorry", "theorem t : 1 = 1 :="),
+    ("theorem t (my_sorry : Prop) : my_sorry → my_sorry := by", None),  # no proof: kept
+])
+def test_a_statement_ending_in_sorry_loses_it(given: str, loaded: str | None) -> None:
+    from prover.backends.repl import statement_with_sorry
+
+    theorem = theorem_from_record({"name": "t", "header": "", "formal_statement": given})
+    assert theorem.statement == (given if loaded is None else loaded)
+    assert theorem.locator["formal_statement"] == theorem.statement
+    # what the REPL is sent: one sorry, however the statement came
+    opening = theorem.statement + (" by" if theorem.statement.endswith(":=") else "")
+    assert statement_with_sorry(given) == opening + " sorry"
+    dojo_style = theorem_from_record({"full_name": "t", "statement": given, "url": "u",
+                                      "commit": "c", "file_path": "T.lean"})
+    assert dojo_style.statement.endswith(":= by") and " sorry :=" not in dojo_style.statement
+
+
+def test_a_statement_ending_in_a_proof_that_gives_up_is_refused() -> None:
+    record = {"name": "t", "header": "",
+              "formal_statement": "theorem t : 1 = 1 := by\n  simp\n  sorry"}
+    with pytest.raises(DataFormatError) as caught:
+        theorem_from_record(record, path="f.jsonl", line=3)
+    assert (caught.value.line, caught.value.field) == (3, "formal_statement")
+    assert "sorry" in str(caught.value)

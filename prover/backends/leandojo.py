@@ -2,14 +2,16 @@
 
 ``lean_dojo`` is imported on first use, never by ``import prover``: its import runs
 ``git --version``, removes the host program's loguru sinks, creates ``CACHE_DIR`` and imports ray.
-LeanDojo 4.x cannot run tactics in repositories on Lean >= v4.12 (LeanDojo#211): use
-:class:`~prover.backends.repl.LeanReplEnvironment` for those.
+LeanDojo 4.x cannot run tactics in repositories on Lean >= v4.12 (LeanDojo#211): the default
+factory refuses them before tracing (:mod:`prover.backends.lean.dojo_support`); use
+:class:`~prover.backends.repl.LeanReplEnvironment`, or an older copy of the problems, for those.
 
 What LeanDojo answers, and what a session makes of it::
 
     TacticState               StateReached (goals split as LeanDojo splits them, key = pp);
                               one with no ``⊢`` is a TacticError, never a proved state
-    ProofFinished             Proved
+    ProofFinished             Proved, if the claim check passes; else TacticError and the
+                              search goes on
     LeanError, ProofGivenUp   TacticError (a given-up proof is never a proof)
     AssertionError, Lean      TacticError: LeanDojo could not parse the state Lean printed
     still alive               (TacticState asserts its goal count); the Dojo is kept
@@ -24,20 +26,38 @@ LeanDojo is synchronous, and a Dojo is driven by the thread that entered it. Eve
 :class:`~prover.types.ProofState` a session hands out carries its tactic path from the root in
 ``handle``; after a restart the states the search still holds are rebuilt lazily, the first
 time each is used, by replaying its path from the longest prefix already rebuilt.
+
+The claim check (:mod:`prover.backends.lean.dojo_claims`): LeanDojo's ``ProofFinished`` looks at
+no axioms, so the proof is compiled again in a command-mode Dojo at the theorem's line (started
+at the first claim, kept for the session) and ``#print axioms`` must name only
+``allowed_axioms`` (:data:`~prover.backends.lean.axioms.STANDARD_AXIOMS` by default; ``None``:
+unchecked). ``verify`` replays the proof in a fresh Dojo. Tactics are bounded by ``timeout_s``
+only: the file LeanDojo generates sets ``maxHeartbeats 0`` around the theorem, and a
+tactic-level ``set_option maxHeartbeats`` does not change the limit Lean checks (see
+:mod:`prover.backends.lean.repl_process`).
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-import re
-import subprocess
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
-from pathlib import Path
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from prover.backends.lean.axioms import STANDARD_AXIOMS, AxiomPolicy, axiom_policy
+from prover.backends.lean.dojo_claims import ClaimChecker
+from prover.backends.lean.dojo_support import (
+    CommandDojoFactory,
+    DojoFactory,
+    LeanDojoFactory,
+    describe,
+    import_lean_dojo,
+    init_error,
+    leandojo_locator,
+    normalize_pp,
+    quiet_exit,
+    split_goals,
+)
 from prover.backends.lean_layout import split_lean_tactics
 from prover.backends.tactic_paths import (
     LEADS_ELSEWHERE,
@@ -49,8 +69,6 @@ from prover.backends.tactic_paths import (
 from prover.backends.worker import ThreadWorker
 from prover.env import SessionBase
 from prover.errors import ConfigError, EnvironmentCrashError, EnvironmentInitError, ProverError
-from prover.theorems import LEANDOJO_FIELDS
-from prover.traces import split_lean_goals
 from prover.types import (
     Outcome,
     ProofState,
@@ -64,154 +82,6 @@ from prover.types import (
 logger = logging.getLogger(__name__)
 
 
-DojoFactory = Callable[[Theorem, int], AbstractContextManager[Any]]
-"""Makes the Dojo of a theorem; called with the theorem and ``timeout_s``, on the session's
-thread. It returns a context manager whose ``__enter__`` gives ``(dojo, initial TacticState)``
-and whose ``__exit__`` kills the Lean process, as ``lean_dojo.Dojo`` does; ``dojo.run_tac`` must
-answer with lean_dojo's result classes and raise its exceptions. :class:`LeanDojoFactory` makes
-real Dojos; tests pass a scripted stand-in."""
-
-
-_GOALS_HEADER = re.compile(r"\d+ goals?\n")
-
-
-def normalize_pp(pp: str) -> str:
-    """The state text without a leading ``N goals`` line (``Dojo._post_process`` strips it
-    from what Lean prints; a TacticState made elsewhere may still carry it)."""
-    match = _GOALS_HEADER.match(pp)
-    return pp[match.end():] if match else pp
-
-
-def split_goals(pp: str) -> tuple[str, ...]:
-    """The goals of a pretty-printed state by LeanDojo's own rule (``parse_goals``), one per
-    ``⊢``: :func:`prover.traces.split_lean_goals`, shared with the trace converters."""
-    return split_lean_goals(normalize_pp(pp))
-
-
-def import_lean_dojo() -> Any:
-    """Import ``lean_dojo``, turning its import-time failures into EnvironmentInitError."""
-    try:
-        return importlib.import_module("lean_dojo")
-    except ImportError as exc:
-        raise EnvironmentInitError(
-            f"lean_dojo cannot be imported ({exc}): install it with `pip install lean-dojo`"
-        ) from exc
-    except (subprocess.CalledProcessError, FileNotFoundError) as exc:
-        raise EnvironmentInitError(
-            f"importing lean_dojo failed ({exc}): it runs `git --version`, so git >= 2.25 must "
-            "be on PATH") from exc
-    except AssertionError as exc:
-        raise EnvironmentInitError(
-            f"lean_dojo refused to start ({exc or 'assertion failed'}): TACTIC_MEMORY_LIMIT must "
-            "look like '32g' and git must be >= 2.25") from exc
-
-
-def leandojo_locator(theorem: Theorem) -> dict[str, str]:
-    """The theorem's ``leandojo`` locator (url, commit, file_path, full_name), validated."""
-    raw = theorem.locator.get("leandojo")
-    if not isinstance(raw, Mapping):
-        raise EnvironmentInitError(
-            f"theorem {theorem.name!r} has no 'leandojo' locator: load it with "
-            "prover.theorems.load_theorems from a JSONL whose records carry "
-            "leandojo = {url, commit, file_path, full_name}")
-    locator: dict[str, str] = {}
-    for name in LEANDOJO_FIELDS:
-        value = raw.get(name)
-        if not isinstance(value, str) or not value:
-            raise EnvironmentInitError(
-                f"theorem {theorem.name!r}: locator field 'leandojo.{name}' is missing or empty")
-        locator[name] = value
-    return locator
-
-
-class LeanDojoFactory:
-    """Makes real ``lean_dojo.Dojo`` objects (the default :data:`DojoFactory`).
-
-    One ``LeanGitRepo`` is kept per (url, commit): making one queries GitHub, whose
-    unauthenticated rate limit is 60 requests an hour (set ``GITHUB_ACCESS_TOKEN`` for more).
-    """
-
-    def __init__(self, additional_imports: Sequence[str] = (), build_deps: bool = True) -> None:
-        self.additional_imports = list(additional_imports)
-        self.build_deps = build_deps
-        self._repos: dict[tuple[str, str], Any] = {}
-        self._lock = threading.Lock()
-
-    def __call__(self, theorem: Theorem, timeout_s: int) -> Any:
-        locator = leandojo_locator(theorem)
-        ld = import_lean_dojo()
-        key = (locator["url"], locator["commit"])
-        with self._lock:
-            repo = self._repos.get(key)
-            if repo is None:
-                repo = self._repos[key] = ld.LeanGitRepo(*key)
-        entry = ld.Theorem(repo, Path(locator["file_path"]), locator["full_name"])
-        return ld.Dojo(entry, timeout=timeout_s, additional_imports=self.additional_imports,
-                       build_deps=self.build_deps)
-
-
-def _init_advice(exc: BaseException) -> str:
-    text = str(exc)
-    if isinstance(exc, subprocess.CalledProcessError):
-        return (f"a build step failed while LeanDojo traced the repository (`{exc.cmd}` exited "
-                f"with {exc.returncode}): check that the repository builds with `lake build` at "
-                "that commit (run `lake exe cache get` first in Mathlib projects), that its Lean "
-                "version is below v4.12 (LeanDojo#211), and that CACHE_DIR has room; set "
-                "DISABLE_REMOTE_CACHE=1 to trace locally instead of downloading a traced copy")
-    if "ast.json" in text:
-        return ("the repository has not been traced (or was traced by another LeanDojo "
-                "version): trace it once with lean_dojo.trace(LeanGitRepo(url, commit)) and keep "
-                "CACHE_DIR pointing at that cache (LeanDojo#228)")
-    if "Lean4Repl" in text:
-        return ("the traced copy in CACHE_DIR was made by an older LeanDojo: delete it and "
-                "trace the repository again")
-    if "Failed to locate the theorem" in text:
-        return "check the theorem's leandojo.full_name and leandojo.file_path"
-    if "Timeout during initialization" in text:
-        return "raise timeout_s: it also bounds loading the file up to the theorem"
-    if "Unexpected EOF" in text:
-        return ("Lean exited while loading the file: check that the repository builds, that its "
-                "Lean version is below v4.12 (LeanDojo#211), and TACTIC_MEMORY_LIMIT")
-    if "prelude" in text:
-        return "LeanDojo cannot run tactics in files of the Lean prelude"
-    return ("check the repository URL and commit, the network (LeanDojo queries GitHub: set "
-            "GITHUB_ACCESS_TOKEN against its rate limit), CACHE_DIR, and that the repository "
-            "has been traced")
-
-
-def _init_error(theorem: Theorem, exc: BaseException) -> EnvironmentInitError:
-    where = theorem.name
-    locator = theorem.locator.get("leandojo")
-    if isinstance(locator, Mapping):
-        where += (f" ({locator.get('url')}@{str(locator.get('commit'))[:12]} "
-                  f"{locator.get('file_path')})")
-    return EnvironmentInitError(f"LeanDojo could not open {where}: {type(exc).__name__}: "
-                                f"{exc}. What to do: {_init_advice(exc)}")
-
-
-_OOM_ADVICE = "raise TACTIC_MEMORY_LIMIT or run fewer Lean processes at once"
-
-
-def _describe(exc: BaseException, proc: Any = None) -> str:
-    """What went wrong, for messages; ``proc`` is the Dojo's pexpect process, if known."""
-    if getattr(exc, "is_out_of_memory", False):
-        return f"Lean ran out of memory (OOM): {_OOM_ADVICE}"
-    # A Lean killed by a signal has no exit status, and Dojo._check_alive then fails its
-    # `assert exit_code is not None`: say what happened instead of "AssertionError".
-    signal = getattr(proc, "signalstatus", None)
-    if isinstance(signal, int):
-        likely = (f" (SIGKILL: most likely out of memory: {_OOM_ADVICE})" if signal == 9
-                  else "")
-        return f"Lean was killed by signal {signal}{likely}"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-def _quiet_exit(cm: Any) -> None:
-    try:
-        cm.__exit__(None, None, None)
-    except Exception:  # the process may already be gone; nothing more to release
-        logger.debug("closing a Dojo failed", exc_info=True)
-
 
 _CANCELLED = TacticTimeout("cancelled while Lean was running it; the Dojo was killed and will "
                            "be restarted")
@@ -223,15 +93,24 @@ class LeanDojoEnvironment:
 
     - ``timeout_s``: LeanDojo's ``Dojo(timeout=...)``, which bounds each read from Lean,
       loading the file up to the theorem included (600 s, LeanDojo's default).
+    - ``tactic_timeout_s``: the bound on each tactic once the Dojo is up (the timeout of the
+      Dojo's pexpect process, which its reads use); ``None``: ``timeout_s``.
     - ``max_restarts``: crash recoveries a session may make before it raises
       EnvironmentCrashError. Restarts after timeouts are not counted: they are expected.
     - ``additional_imports``, ``build_deps``: passed to ``Dojo`` by the default factory.
     - ``dojo_factory``: a :data:`DojoFactory` to use instead of :class:`LeanDojoFactory`.
+    - ``allowed_axioms``: the axioms a claimed proof may depend on (module docstring);
+      ``None``: not checked.
+    - ``command_factory``: the :data:`CommandDojoFactory` of the claim check; by default the
+      default factory's :meth:`LeanDojoFactory.command_dojo` (with another ``dojo_factory``
+      and no ``command_factory``, a claim cannot be checked and is refused).
     """
 
-    def __init__(self, *, timeout_s: int = 600, max_restarts: int = 5,
-                 additional_imports: Sequence[str] = (), build_deps: bool = True,
-                 dojo_factory: DojoFactory | None = None) -> None:
+    def __init__(self, *, timeout_s: int = 600, tactic_timeout_s: float | None = None,
+                 max_restarts: int = 5, additional_imports: Sequence[str] = (),
+                 build_deps: bool = True, dojo_factory: DojoFactory | None = None,
+                 allowed_axioms: Iterable[str] | None = STANDARD_AXIOMS,
+                 command_factory: CommandDojoFactory | None = None) -> None:
         if isinstance(timeout_s, bool) or not isinstance(timeout_s, int) or timeout_s < 1:
             raise ConfigError(f"LeanDojoEnvironment.timeout_s must be an integer >= 1 "
                               f"(LeanDojo takes whole seconds), got {timeout_s!r}")
@@ -239,10 +118,19 @@ class LeanDojoEnvironment:
                 or max_restarts < 0:
             raise ConfigError(f"LeanDojoEnvironment.max_restarts must be an integer >= 0, "
                               f"got {max_restarts!r}")
+        if tactic_timeout_s is not None and (isinstance(tactic_timeout_s, bool) or not
+                                             isinstance(tactic_timeout_s, (int, float))
+                                             or not tactic_timeout_s > 0):
+            raise ConfigError(f"LeanDojoEnvironment.tactic_timeout_s must be a number > 0 or "
+                              f"None, got {tactic_timeout_s!r}")
         self.timeout_s = timeout_s
+        self.tactic_timeout_s = tactic_timeout_s
         self.max_restarts = max_restarts
-        self.dojo_factory: DojoFactory = dojo_factory or LeanDojoFactory(additional_imports,
-                                                                         build_deps)
+        self.allowed_axioms: AxiomPolicy = axiom_policy(allowed_axioms, "LeanDojoEnvironment")
+        default = LeanDojoFactory(additional_imports, build_deps)
+        self.dojo_factory: DojoFactory = dojo_factory or default
+        self.command_factory: CommandDojoFactory | None = command_factory or (
+            default.command_dojo if dojo_factory is None else None)
         # Dojo.__enter__ and LeanGitRepo chdir the whole process: one at a time.
         self._init_lock = threading.Lock()
         self._sessions: set[LeanDojoSession] = set()
@@ -250,7 +138,10 @@ class LeanDojoEnvironment:
     async def open(self, theorem: Theorem) -> LeanDojoSession:
         session = LeanDojoSession(theorem, self.dojo_factory, timeout_s=self.timeout_s,
                                   max_restarts=self.max_restarts, init_lock=self._init_lock,
-                                  on_close=self._sessions.discard)
+                                  on_close=self._sessions.discard,
+                                  tactic_timeout_s=self.tactic_timeout_s,
+                                  allowed_axioms=self.allowed_axioms,
+                                  command_factory=self.command_factory)
         try:
             await session.start()
         except BaseException:
@@ -273,13 +164,20 @@ class LeanDojoSession(SessionBase):
 
     def __init__(self, theorem: Theorem, factory: DojoFactory, *, timeout_s: int,
                  max_restarts: int, init_lock: threading.Lock,
-                 on_close: Callable[[LeanDojoSession], None] | None = None) -> None:
+                 on_close: Callable[[LeanDojoSession], None] | None = None,
+                 tactic_timeout_s: float | None = None,
+                 allowed_axioms: AxiomPolicy = STANDARD_AXIOMS,
+                 command_factory: CommandDojoFactory | None = None) -> None:
         self.theorem = theorem
         self.restarts = 0
         self.crashes = 0
         self.timeouts = 0
         self._factory = factory
         self._timeout_s = timeout_s
+        self._tactic_timeout_s = tactic_timeout_s
+        self._allowed = allowed_axioms
+        self._checker = (ClaimChecker(command_factory, theorem, timeout_s, init_lock)
+                         if command_factory is not None else None)
         self._max_restarts = max_restarts
         self._init_lock = init_lock
         self._on_close = on_close
@@ -339,7 +237,7 @@ class LeanDojoSession(SessionBase):
         except ProverError:
             raise
         except Exception as exc:
-            raise _init_error(self.theorem, exc) from exc
+            raise init_error(self.theorem, exc) from exc
         root = self._as_state(init, ())
         if not root.goals:
             self._discard()
@@ -354,34 +252,48 @@ class LeanDojoSession(SessionBase):
             try:
                 dojo, init = cm.__enter__()
             except BaseException:
-                _quiet_exit(cm)
+                quiet_exit(cm)
                 raise
             finally:
                 self._entering = None
         if not isinstance(init, self._ld.TacticState):
-            _quiet_exit(cm)
+            quiet_exit(cm)
             raise EnvironmentInitError(
                 f"LeanDojo gave a {type(init).__name__} as the initial state of "
                 f"{self.theorem.name}, not a TacticState: the entry must be a theorem")
         self._cm, self._dojo, self._states = cm, dojo, {(): init}
+        self._bound_tactics(dojo)
         return init
+
+    def _bound_tactics(self, dojo: Any) -> None:
+        """Bound each later read by ``tactic_timeout_s``: Dojo reads with pexpect's ``expect``
+        and no timeout of its own, so the process's ``timeout`` (``timeout_s``, which also
+        bounded loading the file) applies."""
+        proc: Any = getattr(dojo, "proc", None)
+        if self._tactic_timeout_s is not None and hasattr(proc, "timeout"):
+            proc.timeout = self._tactic_timeout_s
 
     def _discard(self) -> None:
         cm, self._cm, self._dojo, self._states = self._cm, None, None, {}
         if cm is not None:
-            _quiet_exit(cm)
+            quiet_exit(cm)
+        if self._checker is not None:
+            self._checker.close()
 
     def _kill_process(self) -> bool:
         """Called from the event loop thread: kill the Lean process under a running call
         (that of a Dojo being entered too). False if there was none to kill (LeanDojo tracing,
         or nothing started yet): the running call then goes on and the Dojo stays usable."""
         dojo = self._dojo if self._dojo is not None else self._entering
-        pid = getattr(getattr(dojo, "proc", None), "pid", None)
-        if not isinstance(pid, int) or self._ld is None:
+        checker = self._checker.dojo if self._checker is not None else None
+        pids = [pid for d in (dojo, checker)
+                if isinstance(pid := getattr(getattr(d, "proc", None), "pid", None), int)]
+        if not pids or self._ld is None:
             return False
         from lean_dojo.interaction.dojo import kill_descendants
 
-        kill_descendants(pid)
+        for pid in pids:
+            kill_descendants(pid)
         return True
 
     def _dojo_alive(self) -> bool:
@@ -421,7 +333,32 @@ class LeanDojoSession(SessionBase):
             return self._failed(exc, f"on tactic {tactic!r}")
         except Exception as exc:
             return self._failed(exc, f"on tactic {tactic!r}")
-        return self._outcome(result, (*path, tactic))
+        outcome = self._outcome(result, (*path, tactic))
+        if isinstance(outcome, Proved) and self._allowed is not None:
+            return self._claimed((*path, tactic), outcome, self._allowed)
+        return outcome
+
+    def _claimed(self, path: TacticPath, proved: Proved, allowed: frozenset[str]) -> Outcome:
+        """``proved`` if the proof ``path`` passes the claim check (module docstring), else the
+        TacticError that says why; the search goes on either way."""
+        if self._checker is None:
+            return TacticError("the proof's axioms cannot be checked: this LeanDojoEnvironment "
+                               "has no command_factory (allowed_axioms=None accepts proofs "
+                               "unchecked)")
+        try:
+            problem = self._checker.problem(self._ld, path, allowed)
+        except ProverError:
+            raise
+        except Exception as exc:
+            logger.warning("%s: the claim check failed: %s", self.theorem.name, describe(exc))
+            return TacticError(f"the proof's axioms could not be checked ({describe(exc)}): "
+                               "not counted")
+        if problem is None:
+            return proved
+        logger.info("%s: a step claims a proof that does not count: %s", self.theorem.name,
+                    problem)
+        return TacticError(f"LeanDojo reports the proof finished, but it does not count: "
+                           f"{problem}")
 
     def _state_for(self, path: TacticPath, key: str) -> Any:
         """The current Dojo state for ``path`` (restarting and replaying as needed), or the
@@ -470,10 +407,11 @@ class LeanDojoSession(SessionBase):
             return _CANCELLED
         if isinstance(exc, self._ld.DojoTacticTimeoutError) and not replaying:
             self.timeouts += 1
-            return TacticTimeout(f"no answer from Lean within {self._timeout_s} s; the Dojo "
+            limit = self._tactic_timeout_s or self._timeout_s
+            return TacticTimeout(f"no answer from Lean within {limit:g} s; the Dojo "
                                  "will be restarted (LeanDojo#218)")
         self.crashes += 1
-        what = _describe(exc, proc)
+        what = describe(exc, proc)
         if self.crashes > self._max_restarts:
             raise EnvironmentCrashError(
                 f"LeanDojo crashed {self.crashes} times on {self.theorem.name} "
@@ -515,7 +453,7 @@ class LeanDojoSession(SessionBase):
         except Exception as exc:
             self._discard()
             raise EnvironmentCrashError(f"could not start a fresh Dojo to verify the proof of "
-                                        f"{self.theorem.name}: {_describe(exc)}") from exc
+                                        f"{self.theorem.name}: {describe(exc)}") from exc
         try:
             state = init
             for index, tactic in enumerate(tactics):
@@ -530,7 +468,7 @@ class LeanDojoSession(SessionBase):
             return False
         except Exception as exc:
             raise EnvironmentCrashError(f"LeanDojo failed while verifying the proof of "
-                                        f"{self.theorem.name}: {_describe(exc)}") from exc
+                                        f"{self.theorem.name}: {describe(exc)}") from exc
         finally:
             self._discard()
 

@@ -23,7 +23,8 @@ class DecodingConfig:
     - ``strategy``: ``"beam"`` (beam search with ``num_beams = k``, as ReProver) or ``"sample"``
       (``k`` independent samples, as BFS-Prover and DoBeVi).
     - ``temperature``, ``top_p``, ``top_k`` (``None``: off), ``repetition_penalty``: sampling
-      controls (ignored by beam search except ``repetition_penalty``).
+      controls (ignored by beam search except ``repetition_penalty``, which Hugging Face's
+      beam search applies and vLLM's refuses: it would be dropped silently there).
     - ``length_penalty``: beam ranking divides the summed log-prob by ``length ** penalty``; 0
       ranks by the plain sum (ReProver's ``length_penalty: 0.0``).
     - ``max_new_tokens``: tokens per candidate (128, DoBeVi).
@@ -33,8 +34,15 @@ class DecodingConfig:
       DoBeVi) or their ``"mean"`` (BFS-Prover-V2 scores tactics by mean token log-prob).
       :attr:`Candidate.mean_logprob` always holds the mean.
 
-    Log-probs are those of the model's own distribution: before temperature/top-k/top-p, after
-    ``repetition_penalty`` when one is set; the end-of-sequence token counts as a token.
+    One meaning of a log-prob on every backend: the model's raw log-prob of the token
+    (``log_softmax`` of its logits before repetition penalty, temperature, top-k/top-p: what
+    vLLM returns by default, ``--logprobs-mode raw_logprobs``), and the end-of-sequence token
+    counts as a token when the model emitted it. So a preset ranks candidates alike on
+    ``hf:`` and ``openai:``; the penalty and the temperature shape which candidates are found,
+    not their scores. Hugging Face's own beam scores (``sequences_scores``) sum penalized,
+    unnormalized log-probs instead, and vLLM's beam search keeps beams by a length-normalized
+    score whose length includes the prompt; neither is reported (see
+    :mod:`prover.generators.hf`, :mod:`prover.generators.openai`).
     """
 
     strategy: Strategy = "beam"

@@ -5,10 +5,20 @@ call and blocks; :meth:`HFTacticGenerator.propose` runs one state in a worker th
 many concurrent searches, wrap the generator in a :class:`~prover.generators.batching.MicroBatcher`
 (``make_generator("hf:PATH")`` does).
 
-A candidate's log-prob is the sum of the model's log-probs of its tokens, end-of-sequence
-included. They are accumulated during decoding by :class:`_LogProbTracker`, which keeps one
-decoding step of log-probs at a time: keeping every step's scores (``output_scores``) would need
+A candidate's log-prob is the sum of the model's raw log-probs of its tokens (``log_softmax``
+of its logits, before repetition penalty, temperature, top-k/top-p), end-of-sequence included:
+the meaning vLLM's default ``raw_logprobs`` gives, so that a preset ranks alike on both. They are
+accumulated during decoding by :class:`_LogProbTracker`, which keeps one decoding step of
+log-probs at a time: keeping every step's scores (``output_scores``) would need
 ``steps x k x vocab`` floats per state, gigabytes for a 150k-token vocabulary.
+
+The tracker must see the logits before any processor changes them. ``generate`` puts the
+processors it builds first and the caller's after them (transformers 5,
+``GenerationMixin._get_logits_processor``), so the repetition penalty is not set in the
+generation config but passed as a processor after the tracker, built as ``generate`` would
+build it. Beam search still keeps beams by its penalized scores; only the reported log-probs
+are raw, and they differ from ``generate``'s own beam scores (``sequences_scores``), which sum
+penalized, unnormalized log-probs.
 """
 
 from __future__ import annotations
@@ -217,8 +227,6 @@ class HFTacticGenerator:
             "bos_token_id": base.bos_token_id,
             "decoder_start_token_id": base.decoder_start_token_id,
         }
-        if self.decoding.repetition_penalty != 1.0:
-            options["repetition_penalty"] = self.decoding.repetition_penalty
         if self.decoding.strategy == "beam":
             options.update(num_beams=k, do_sample=False,
                            length_penalty=self.decoding.length_penalty, early_stopping=False)
@@ -258,9 +266,19 @@ class HFTacticGenerator:
             prompt_len = int(batch["input_ids"].shape[1])
             start = 1 if self.kind == "seq2seq" else prompt_len
             tracker = _LogProbTracker(start, k, eos_ids)
+            processors: list[Any] = [tracker]
+            penalty = self.decoding.repetition_penalty
+            if penalty != 1.0:
+                # as generate builds it: left padding is skipped, the prompt is penalized
+                pads = None
+                if self.kind == "causal":
+                    pads = (batch["attention_mask"] != 0).int().argmax(dim=1)
+                    pads = pads.repeat_interleave(k)  # generate expands rows before this
+                processors.append(transformers.RepetitionPenaltyLogitsProcessor(
+                    penalty, prompt_ignore_length=pads))
             sequences = self.model.generate(
                 **batch, generation_config=config,
-                logits_processor=transformers.LogitsProcessorList([tracker]))
+                logits_processor=transformers.LogitsProcessorList(processors))
             return self._collect(sequences[:, start:].tolist(), tracker, len(states), k)
 
     def _collect(self, generated: list[list[int]], tracker: _LogProbTracker, count: int,

@@ -51,6 +51,7 @@ _HF_OPTIONS: Mapping[str, Callable[[str], Any]] = {
 _OPENAI_OPTIONS: Mapping[str, Callable[[str], Any]] = {
     "model": str, "template": str, "api_key_env": str, "timeout_s": float, "max_retries": int,
     "max_concurrency": int, "stop": lambda v: tuple(v.split("|")),
+    "server_max_logprobs": int,
 }
 
 
