@@ -12,8 +12,13 @@ from typing import Any
 import pytest
 import torch
 from tiny_models import bpe_tokenizer
-from transformers import ByT5Tokenizer, GPT2Config, GPT2LMHeadModel, T5Config, \
-    T5ForConditionalGeneration
+from transformers import (
+    ByT5Tokenizer,
+    GPT2Config,
+    GPT2LMHeadModel,
+    T5Config,
+    T5ForConditionalGeneration,
+)
 
 from prover.cli import main
 from prover.errors import ConfigError, DataFormatError
@@ -132,7 +137,10 @@ def test_seq2seq_policy_memorises_segments_and_serves_from_a_spec(tmp_path: Path
     served = make_generator(f"hf:{out}")  # the CLI's --generator path, behind its batcher
     import asyncio
 
-    candidates = asyncio.run(served.propose(ProofState(state_goals(PAIRS[1][0])), 2))
+    try:
+        candidates = asyncio.run(served.propose(ProofState(state_goals(PAIRS[1][0])), 2))
+    finally:
+        served.close()  # type: ignore[attr-defined]
     assert candidates[0].tactic == PAIRS[1][1]
 
 

