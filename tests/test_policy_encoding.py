@@ -128,7 +128,8 @@ def test_collate_pads_right_with_ignored_labels() -> None:
     seq = PolicyEncoder(tokenizer, get_template("state"), "seq2seq", 512, 1)
     s_pairs = [seq.encode("⊢ True", "trivial"), seq.encode("⊢ p", "exact hp")]
     s_batch = collate([p for p in s_pairs if p is not None], 0, "seq2seq")
-    assert s_batch["labels"].shape[1] == len("trivial") + 1
+    assert s_batch["labels"].shape[1] == len("exact hp") + 1  # the longest target, its eos
+    assert s_batch["labels"][0, -1] == IGNORE_INDEX and s_batch["labels"][0, -2] == 1
 
 
 def test_stop_token_follows_the_generation_config() -> None:
