@@ -153,8 +153,12 @@ def _stem(rel: str) -> str:
     return rel.replace("/", "__").removesuffix(".v")
 
 
+def _file_trace_path(extraction_dir: Path, rel: str) -> Path:
+    return extraction_dir / "files" / f"{_stem(rel)}.traces.jsonl"
+
+
 def _file_traces(extraction_dir: Path, rel: str) -> list[TraceRecord]:
-    path = extraction_dir / "files" / f"{_stem(rel)}.traces.jsonl"
+    path = _file_trace_path(extraction_dir, rel)
     return read_trace(path) if path.is_file() else []
 
 
@@ -162,14 +166,19 @@ def index_records(extraction_dir: str | Path, *, manifest: str | Path | None = N
                   ) -> list[TraceRecord]:
     """The trace records of the index files in a ``seg-prover coq extract`` output directory
     (test files are left out even when they were extracted)."""
+    return [record for path in index_trace_files(extraction_dir, manifest=manifest)
+            for record in read_trace(path)]
+
+
+def index_trace_files(extraction_dir: str | Path, *, manifest: str | Path | None = None
+                      ) -> list[Path]:
+    """The trace files of the index files in a ``seg-prover coq extract`` output directory
+    (those extracted; test files are left out)."""
     root = Path(extraction_dir)
     if not (root / "files").is_dir():
         raise ConfigError(f"{root} is not a 'seg-prover coq extract' output directory")
-    data = load_manifest(manifest)
-    records: list[TraceRecord] = []
-    for rel in data["index_files"]:
-        records.extend(_file_traces(root, rel))
-    return records
+    paths = (_file_trace_path(root, rel) for rel in load_manifest(manifest)["index_files"])
+    return [path for path in paths if path.is_file()]
 
 
 def online_records(extraction_dir: str | Path, theorem: Theorem) -> list[TraceRecord]:

@@ -302,17 +302,27 @@ def make_generator(spec: str) -> TacticGenerator:
     generator: an instance, a class (instantiated with no arguments) or a factory function.
     ``fixed:FILE`` is also understood here, so replay benchmarks run without the model stack.
     ``coq-index:DIR`` is a KNN generator over the *index* split of a ``seg-prover coq extract``
-    directory (the ``coq-stdlib`` suite's held-out lemmas' own proofs are left out).
+    directory (the ``coq-stdlib`` suite's held-out lemmas' own proofs are left out);
+    ``coq-index:DIR#granularity=segment`` (or ``step``, ``whole``) indexes whole units of its
+    proofs (:mod:`rollout.policy.retrieval`).
     """
     kind, _, arg = spec.partition(":")
     if kind not in GENERATOR_KINDS and is_object_path(spec):
         return _user_generator(spec)
     if kind == "coq-index":
-        from benchmarks.coq_suite import index_records, knn_for
+        from benchmarks.coq_suite import index_records, index_trace_files, knn_for
 
-        if not arg:
+        directory, _, options = arg.partition("#")
+        if not directory:
             raise ConfigError(f"generator {spec!r}: expected coq-index:EXTRACTION_DIR")
-        return knn_for(index_records(arg))
+        key, _, granularity = options.partition("=")
+        if options and key != "granularity":
+            raise ConfigError(f"generator {spec!r}: the one option is #granularity=...")
+        if granularity:
+            from rollout.policy.retrieval import knn_at_granularity
+
+            return knn_at_granularity(index_trace_files(directory), granularity)
+        return knn_for(index_records(directory))
     try:
         from prover.generators.spec import make_generator as make
     except ImportError:

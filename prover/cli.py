@@ -28,7 +28,7 @@ from prover.search import BestFirstSearch
 
 SUBCOMMAND_MODULES: tuple[str, ...] = ("rollout.segments", "benchmarks.minif2f",
                                        "prover.backends.coq_extract", "heuristics.progress.cli",
-                                       "benchmarks.perf")
+                                       "benchmarks.perf", "rollout.policy.cli")
 """Modules (besides this one) whose ``register(subparsers)`` adds subcommands."""
 
 

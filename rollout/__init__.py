@@ -1,6 +1,7 @@
-"""Goal-aware rollouts and segment-level training data (segment-level search)."""
+"""Goal-aware rollouts, segment-level training data, and the policy trained on it."""
 
 from rollout.config import RolloutConfig, choose_candidate
+from rollout.policy import PolicyTrainer
 from rollout.runner import RolloutHost, run_rollouts
 from rollout.segments import (
     LoadedTrajectories,
@@ -18,6 +19,7 @@ from rollout.trigger import GoalCountTrigger, RolloutTrigger
 __all__ = [
     "GoalCountTrigger",
     "LoadedTrajectories",
+    "PolicyTrainer",
     "RolloutConfig",
     "RolloutHost",
     "RolloutTrigger",

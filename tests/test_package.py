@@ -49,7 +49,8 @@ def test_all_is_pinned_and_resolvable() -> None:
 
 
 def test_rollout_exports_design_names() -> None:
-    assert {"GoalCountTrigger", "RolloutConfig", "RolloutTrigger"} <= set(rollout.__all__)
+    assert {"GoalCountTrigger", "PolicyTrainer", "RolloutConfig", "RolloutTrigger"} <= set(
+        rollout.__all__)
 
 
 def test_import_prover_is_light() -> None:

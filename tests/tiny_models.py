@@ -45,18 +45,27 @@ def tiny_t5(seed: int = 0, eos_bias: float = 2.0) -> tuple[Any, Any]:
     return model, ByT5Tokenizer()
 
 
-def bpe_tokenizer(vocab_size: int = 320) -> Any:
-    """A byte-level BPE trained on a few Lean strings (round-trips any text)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+def bpe_tokenizer(vocab_size: int = 320, bos: bool = False) -> Any:
+    """A byte-level BPE trained on a few Lean strings (round-trips any text).
+
+    With ``bos``, a ``<bos>`` token (id 2) starts every encoded text, as Llama-style
+    tokenizers do."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<pad>", "<eos>"],
+    special = ["<pad>", "<eos>", "<bos>"] if bos else ["<pad>", "<eos>"]
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=special,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
                                   show_progress=False)
     tok.train_from_iterator(LEAN_TEXTS * 4, trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="<eos>")
+    if not bos:
+        return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="<eos>")
+    tok.post_processor = processors.TemplateProcessing(single="<bos> $A",
+                                                       special_tokens=[("<bos>", 2)])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="<eos>",
+                                   bos_token="<bos>")
 
 
 def tiny_causal(arch: str = "gpt2", seed: int = 0, eos_bias: float = 2.0,

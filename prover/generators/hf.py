@@ -30,7 +30,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from prover.errors import ConfigError, GeneratorError, ProverError
 from prover.generators.decoding import DecodingConfig, Hypothesis, rank_hypotheses
-from prover.generators.templates import PromptTemplate, get_template, render_prompt
+from prover.generators.policy_record import read_policy_record
+from prover.generators.prompt_encoding import encode_prompt, pad_batch, prompt_text
+from prover.generators.templates import PromptTemplate, get_template
 from prover.types import Candidate, ProofState
 
 if TYPE_CHECKING:
@@ -178,12 +180,17 @@ class HFTacticGenerator:
         ``device`` defaults to CUDA when present, else CPU; ``dtype="auto"`` picks bfloat16 (or
         float16) on CUDA and float32 on CPU. ``load_kwargs`` go to the model's
         ``from_pretrained`` (``trust_remote_code``, ``revision``, ``gguf_file``, ... also to the
-        tokenizer's).
+        tokenizer's). With no ``template``, a checkpoint written by :class:`rollout.PolicyTrainer`
+        is served with the template it was trained on (its
+        :mod:`~prover.generators.policy_record`).
         """
         import transformers
 
         if template is not None:  # a typo must fail now, not after a multi-GB download
             get_template(template)
+        else:
+            record = read_policy_record(name_or_path)
+            template = record.template if record is not None else None
         device = device or _auto_device()
         if dtype == "auto":
             dtype = _auto_dtype(device)
@@ -205,12 +212,12 @@ class HFTacticGenerator:
         """The model input for ``state``: the template applied to the state, cut to
         ``decoding.max_input_tokens`` from the hypotheses side (see
         :func:`~prover.generators.templates.truncate_goals`)."""
-        return render_prompt(self.template, state.goals, self.decoding.max_input_tokens,
-                             self.count_tokens)
+        return prompt_text(self.template, state.goals, self.tokenizer,
+                           self.decoding.max_input_tokens)
 
     def count_tokens(self, text: str) -> int:
         """Tokens the model reads for ``text`` (special tokens included)."""
-        return len(self.tokenizer(text).input_ids)
+        return len(encode_prompt(self.tokenizer, text))
 
     # ---- decoding ---------------------------------------------------------------------------
     def _generation_config(self, k: int) -> Any:
@@ -262,7 +269,9 @@ class HFTacticGenerator:
         # can fail with "Already borrowed" (encode and decode alike).
         with self._lock, torch.inference_mode():
             prompts = [self.prompt(state) for state in states]
-            batch = self.tokenizer(prompts, return_tensors="pt", padding=True).to(device)
+            batch = pad_batch(self.tokenizer, [encode_prompt(self.tokenizer, prompt)
+                                               for prompt in prompts])
+            batch = {name: tensor.to(device) for name, tensor in batch.items()}
             prompt_len = int(batch["input_ids"].shape[1])
             start = 1 if self.kind == "seq2seq" else prompt_len
             tracker = _LogProbTracker(start, k, eos_ids)

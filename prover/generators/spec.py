@@ -5,6 +5,8 @@ Forms (options after ``#``, joined by ``&``)::
     hf:PATH_OR_NAME[#kind=causal&template=bfs-prover&strategy=sample&temperature=1.3&...]
     openai:URL#model=NAME[&template=...&strategy=...&api_key_env=OPENAI_API_KEY&...]
     knn:TRACE[,TRACE...]          trace files (DESIGN.md format) or folders of *.jsonl
+    knn:FILE[,FILE...]#granularity=segment   whole units (step|segment|whole) of the complete
+                                  proofs in trace, LeanDojo-step or Coq-step files
     fixed:FILE                    one tactic per line, or a JSON list
 
 Decoding options are :class:`~prover.generators.decoding.DecodingConfig` fields, starting from
@@ -29,7 +31,7 @@ from prover.generators.base import TacticGenerator
 from prover.generators.decoding import DecodingConfig
 
 FORMS = ("hf:PATH_OR_NAME[#option=value&...]", "openai:URL#model=NAME[&option=value...]",
-         "knn:TRACE[,TRACE...]", "fixed:FILE")
+         "knn:TRACE[,TRACE...][#granularity=step|segment|whole]", "fixed:FILE")
 """The spec forms, for error messages and ``--help``."""
 
 PRESETS: Mapping[str, Callable[[], DecodingConfig]] = {
@@ -53,6 +55,7 @@ _OPENAI_OPTIONS: Mapping[str, Callable[[str], Any]] = {
     "max_concurrency": int, "stop": lambda v: tuple(v.split("|")),
     "server_max_logprobs": int,
 }
+_KNN_OPTIONS: Mapping[str, Callable[[str], Any]] = {"granularity": str}
 
 
 def _bool(value: str) -> bool:
@@ -116,12 +119,20 @@ def make_generator(spec: str) -> TacticGenerator:
         options = _parse_options(spec, option_text, allowed)
         decoding = _decoding(options, DecodingConfig(strategy="sample"))
         return _make_openai(spec, target, decoding, options)
-    if option_text:
-        raise _usage(f"{kind}: takes no options (got {option_text!r})")
     if kind not in ("knn", "fixed"):
         raise _usage(f"unknown generator kind {kind!r} in {spec!r}")
+    if option_text and kind != "knn":
+        raise _usage(f"{kind}: takes no options (got {option_text!r})")
     try:
         if kind == "knn":
+            knn_options = _parse_options(spec, option_text, _KNN_OPTIONS)
+            if "granularity" in knn_options:
+                # Units are cut from whole proofs by the trajectory reader, which lives with
+                # the segment data in `rollout` (imported only for this form).
+                from rollout.policy.retrieval import knn_at_granularity
+
+                return knn_at_granularity(_trace_files(spec, target),
+                                          knn_options["granularity"])
             from prover.generators.knn import KNNTacticGenerator
 
             return KNNTacticGenerator.from_traces(_trace_files(spec, target))
