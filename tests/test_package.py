@@ -8,8 +8,8 @@ import sys
 import heuristics
 import prover
 import prover.backends
-import prover.backends.lean_layout
 import prover.backends.coq
+import prover.backends.lean_layout
 import prover.generators
 import rollout
 import rollout.tactic_text
