@@ -51,6 +51,7 @@ from benchmarks.granularity_report import (
     paired_table,
     plot,
 )
+from benchmarks.granularity_train import TrainSettings
 from prover.config import SearchConfig
 from prover.errors import ConfigError
 
@@ -70,7 +71,9 @@ class GridSettings:
     search per lemma, ``tactic_timeout_s`` per tactic (Coq's ``Timeout``); ``rollout`` is the
     "on" setting (``DEPTH[,PROBES][,key=value...]``, :func:`benchmarks.specs.parse_rollout`).
     ``knn_limit`` / ``trained_limit``: held-out lemmas per cell (the first N of the suite's
-    seeded order, so the trained cells' lemmas are a subset of the KNN cells')."""
+    seeded order, so the trained cells' lemmas are a subset of the KNN cells');
+    ``rollout_limit``: at most this many for the rollouts-on cells (a prefix of the same order,
+    so off-vs-on pairs are on the same lemmas; ``None``: no cap)."""
 
     extraction_dir: str
     out_dir: str
@@ -84,6 +87,7 @@ class GridSettings:
     time_limit_s: float = 30.0
     tactic_timeout_s: float = 2.0
     concurrency: int = 2
+    rollout_limit: int | None = None
     quick: bool = False
 
     def __post_init__(self) -> None:
@@ -102,8 +106,11 @@ class GridSettings:
                             max_expansions=self.max_expansions, time_limit_s=self.time_limit_s,
                             tactic_timeout_s=self.tactic_timeout_s)
 
-    def limit(self, policy: str) -> int:
-        return self.knn_limit if policy == "knn" else self.trained_limit
+    def limit(self, policy: str, rollout: str = "off") -> int:
+        limit = self.knn_limit if policy == "knn" else self.trained_limit
+        if rollout != "off" and self.rollout_limit is not None:
+            return min(limit, self.rollout_limit)
+        return limit
 
 
 @dataclass(frozen=True)
@@ -135,7 +142,7 @@ def bench_config(settings: GridSettings, cell: Cell, generator: str) -> BenchCon
     """The benchmark run of ``cell`` with ``generator`` (a spec) on the coq-stdlib suite."""
     return BenchConfig(suite="coq-stdlib", backend="coq", generator=generator,
                        rollout=cell.rollout, search=settings.search(),
-                       limit=settings.limit(cell.policy), seed=0)
+                       limit=settings.limit(cell.policy, cell.rollout), seed=0)
 
 
 def knn_spec(settings: GridSettings, granularity: str) -> str:
@@ -156,22 +163,33 @@ def run_cell(settings: GridSettings, cell: Cell, generator: str,
     return CellResult(cell.policy, cell.granularity, cell.rollout_label, summary, training)
 
 
+def train_settings(settings: GridSettings) -> TrainSettings:
+    """The training budget of the grid (:class:`TrainSettings`; the quick one with ``quick``)."""
+    return TrainSettings.quick() if settings.quick else TrainSettings()
+
+
 def run_grid(settings: GridSettings) -> list[CellResult]:
     """Every cell of the grid (resumable), trained policies trained first where missing."""
     results: list[CellResult] = []
     trained: dict[str, tuple[str, TrainingCost]] = {}
+    train = train_settings(settings)
     if "trained" in settings.policies:
-        from benchmarks.granularity_train import TrainSettings, train_all
+        from benchmarks.granularity_train import train_all
 
-        train = TrainSettings.quick() if settings.quick else TrainSettings()
         trained = train_all(settings.extraction_dir, Path(settings.out_dir) / "policies",
                             settings.granularities, train)
+    if trained:
+        import torch
+
+        # Tiny models gain nothing from intra-op threads, and on a shared machine those threads
+        # spin against other processes (see tests/test_policy_trainer.py's one_thread).
+        torch.set_num_threads(train.threads)
     for cell in cells(settings):
         if cell.policy == "knn":
             results.append(run_cell(settings, cell, knn_spec(settings, cell.granularity)))
         else:
             policy_dir, cost = trained[cell.granularity]
-            results.append(run_cell(settings, cell, _hf_spec(policy_dir), cost))
+            results.append(run_cell(settings, cell, _hf_spec(policy_dir, train), cost))
     return results
 
 
@@ -193,10 +211,12 @@ def collect(settings: GridSettings) -> list[CellResult]:
     return results
 
 
-def _hf_spec(policy_dir: str) -> str:
-    # Greedy-free beam search as ReProver; 128 new tokens for every granularity (DoBeVi's
-    # default), so whole-proof candidates are not cut shorter than the others.
-    return f"hf:{policy_dir}#max_new_tokens=128&device=cpu"
+def _hf_spec(policy_dir: str, train: TrainSettings) -> str:
+    # Beam search as ReProver; the same number of new tokens for every granularity (the
+    # longest target trained on), so whole-proof candidates are not cut shorter than others;
+    # prompts cut to what training left them (max_length - max_target_tokens at least).
+    return (f"hf:{policy_dir}#max_new_tokens={train.max_target_tokens}"
+            f"&max_input_tokens={train.max_length - train.max_target_tokens}&device=cpu")
 
 
 def write_report(settings: GridSettings, results: Sequence[CellResult],
@@ -213,7 +233,9 @@ def write_report(settings: GridSettings, results: Sequence[CellResult],
               f"candidates per expansion, at most {s.max_expansions} generator calls per lemma "
               f"(rollout steps included), {s.time_limit_s:g} s of search per lemma, "
               f"{s.tactic_timeout_s:g} s per tactic; rollouts 'on' = `{s.rollouts[-1]}` "
-              f"(depth[,probes]).")
+              f"(depth[,probes])"
+              + (f", on the first {s.rollout_limit} lemmas." if s.rollout_limit else ".")
+              + " A cell's n is the lemmas it settled.")
     text = "\n\n".join([header, markdown_table(results), "Paired comparisons (lemmas both "
                         "cells settled):", paired_table(pairs), f"Plot: {figure}"]) + "\n"
     (out / "granularity.md").write_text(text, encoding="utf-8")
@@ -235,8 +257,8 @@ def write_report(settings: GridSettings, results: Sequence[CellResult],
 def quick_settings(out_dir: str) -> GridSettings:
     """The CI smoke grid: its own tiny extraction, 2 lemmas, a tiny budget."""
     return GridSettings(extraction_dir=str(Path(out_dir) / "extract"), out_dir=out_dir,
-                        knn_limit=2, trained_limit=2, max_expansions=3, num_candidates=4,
-                        time_limit_s=10.0, rollouts=("off", "2"), quick=True)
+                        knn_limit=2, trained_limit=2, rollout_limit=1, max_expansions=3,
+                        num_candidates=4, time_limit_s=10.0, rollouts=("off", "2"), quick=True)
 
 
 def quick_extract(extraction_dir: str | Path) -> None:
@@ -267,7 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
                              f"{d.rollouts[-1]}); 'off' runs rollouts off only")
     for name, kind in (("knn_limit", int), ("trained_limit", int), ("num_candidates", int),
                        ("max_expansions", int), ("time_limit_s", float),
-                       ("tactic_timeout_s", float), ("concurrency", int)):
+                       ("tactic_timeout_s", float), ("concurrency", int),
+                       ("rollout_limit", int)):
         flag = "--" + name.removesuffix("_s").replace("_", "-")
         parser.add_argument(flag, dest=name, type=kind, default=getattr(d, name),
                             help=f"(default {getattr(d, name)})")
@@ -298,8 +321,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rollouts=rollouts, knn_limit=args.knn_limit, trained_limit=args.trained_limit,
                 num_candidates=args.num_candidates, max_expansions=args.max_expansions,
                 time_limit_s=args.time_limit_s, tactic_timeout_s=args.tactic_timeout_s,
-                concurrency=args.concurrency)
+                concurrency=args.concurrency, rollout_limit=args.rollout_limit)
         results = collect(settings) if args.report_only else run_grid(settings)
+        if not results:
+            raise ConfigError(f"no run directory under {Path(settings.out_dir) / 'runs'}")
         path = write_report(settings, results,
                             {"seconds": round(time.monotonic() - started, 1)})
     except ConfigError as exc:

@@ -218,6 +218,9 @@ def test_grid_order_and_names() -> None:
     with pytest.raises(ConfigError, match="granularit"):
         GridSettings("x", "y", granularities=("proof",))
     assert quick_settings("q").knn_limit <= 5
+    capped = GridSettings("x", "y", knn_limit=300, trained_limit=60, rollout_limit=100)
+    assert [capped.limit("knn"), capped.limit("knn", "4"), capped.limit("trained", "4")] == \
+        [300, 100, 60]
 
 
 def test_report_only_reads_run_directories(tmp_path: Path, capsys: Any) -> None:
@@ -237,6 +240,11 @@ def test_report_only_reads_run_directories(tmp_path: Path, capsys: Any) -> None:
     assert data["cells"][0]["proved_lemmas"] == ["a"]
 
 
+def test_report_only_with_no_run_says_so(tmp_path: Path, capsys: Any) -> None:
+    assert main(["--extraction", "x", "--out", str(tmp_path), "--report-only"]) == 2
+    assert "no run directory" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_quick_mode_end_to_end(tmp_path: Path) -> None:
     """Needs Coq: extracts a few stdlib files, trains three tiny policies, searches."""
@@ -250,6 +258,6 @@ def test_quick_mode_end_to_end(tmp_path: Path) -> None:
     assert main(["--quick", "--out", str(tmp_path / "q")]) == 0
     data = json.loads((tmp_path / "q" / "granularity.json").read_text("utf-8"))
     assert len(data["cells"]) == 12
-    assert all(c["n"] == 2 for c in data["cells"])
+    assert [c["n"] for c in data["cells"]] == [2] * 6 + [1] * 6
     trained = [c for c in data["cells"] if c["policy"] == "trained"]
     assert {c["training"]["steps"] for c in trained} == {TrainSettings.quick().steps}
