@@ -24,7 +24,8 @@ The pool of G: every unit of the complete proofs of the index files
 encoding (:class:`~rollout.policy.encoding.PolicyEncoder`) with a target of at most
 ``max_target_tokens`` tokens (the same cap for every G, equal to the decoder's
 ``max_new_tokens`` at search time, so nothing is trained that could not be generated). Long
-whole proofs fall out of the pool: their share is reported (``pool_dropped``). The eval split
+whole proofs fall out of the pool: ``pool_dropped`` of the ``pool_examined`` pairs encoded (the
+seeded shuffle's first ones) are reported in ``cost.json``. The eval split
 (the trainer's seeded ``eval_ratio`` share, used to pick the best epoch) comes from the same
 pool; ``L_G`` is estimated on its first :data:`ESTIMATE_PAIRS` pairs (a seeded shuffle), and
 only ``2 * n_file + 200`` pairs are encoded for the sample and the swaps. The eval split's
@@ -195,15 +196,18 @@ def _encoder(base: Path, settings: TrainSettings) -> Any:
 
 
 def pool(encoder: Any, pairs: Sequence[tuple[str, str]], settings: TrainSettings,
-         limit: int | None = None) -> tuple[list[tuple[str, str]], list[int], list[int]]:
+         limit: int | None = None
+         ) -> tuple[list[tuple[str, str]], list[int], list[int], int]:
     """The first ``limit`` pairs that fit (see the module docstring), their target token
-    counts (labels) and their sequence lengths."""
+    counts (labels), their sequence lengths, and how many pairs were examined for them."""
     kept: list[tuple[str, str]] = []
     targets: list[int] = []
     totals: list[int] = []
+    examined = 0
     for state, text in pairs:
         if limit is not None and len(kept) >= limit:
             break
+        examined += 1
         encoded = encoder.encode(state, text)
         if encoded is None:
             continue
@@ -213,7 +217,7 @@ def pool(encoder: Any, pairs: Sequence[tuple[str, str]], settings: TrainSettings
         kept.append((state, text))
         targets.append(n_target)
         totals.append(len(encoded.input_ids))
-    return kept, targets, totals
+    return kept, targets, totals, examined
 
 
 def train_all(extraction_dir: str | Path, policies_dir: str | Path,
@@ -257,11 +261,12 @@ def train_one(granularity: str, pairs: Sequence[tuple[str, str]], base: Path, en
     rng.shuffle(shuffled)
     # The mean target length is estimated on the first pairs of the seeded shuffle; only as
     # many pairs as the budget can use are encoded (encoding all 70k steps takes minutes).
-    _, sample, _ = pool(encoder, shuffled, settings, ESTIMATE_PAIRS)
+    _, sample, _, _ = pool(encoder, shuffled, settings, ESTIMATE_PAIRS)
     if not sample:
         raise ConfigError(f"{granularity}: no pair fits max_length={settings.max_length}")
     budget = plan_budget(granularity, sum(sample) / len(sample), settings)
-    kept, targets, totals = pool(encoder, shuffled, settings, 2 * budget.n_file + 200)
+    kept, targets, totals, examined = pool(encoder, shuffled, settings,
+                                           2 * budget.n_file + 200)
     positions = train_positions(budget.n_file, settings.eval_ratio, settings.seed)
     chosen = fill_to_budget(targets, budget.n_train, settings.target_tokens,
                             tolerance=settings.tolerance, seed=settings.seed)
@@ -307,7 +312,8 @@ def train_one(granularity: str, pairs: Sequence[tuple[str, str]], base: Path, en
                         eval_loss=float(metrics.get("eval_loss", math.nan)),
                         pool_pairs=len(kept))
     record = {**cost.to_dict(), "granularity": granularity, "units": len(pairs),
-              "pool_dropped": len(pairs) - len(kept), "mean_target": budget.mean_target,
+              "pool_examined": examined, "pool_dropped": examined - len(kept),
+              "mean_target": budget.mean_target,
               "settings": asdict(settings)}
     (out / "cost.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
     log.info("%s: %s", granularity, record)
