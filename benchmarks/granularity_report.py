@@ -230,8 +230,9 @@ def plot(cells: Sequence[CellResult], path: str | Path) -> Path:
                 low, high = cell.interval
                 xs.append(i + (j - (len(rollouts) - 1) / 2) * width)
                 ys.append(100 * cell.rate)
-                errs[0].append(100 * (cell.rate - low))
-                errs[1].append(100 * (high - cell.rate))
+                # the interval's float ends can miss the rate by 1e-17 at 0/n and n/n
+                errs[0].append(max(0.0, 100 * (cell.rate - low)))
+                errs[1].append(max(0.0, 100 * (high - cell.rate)))
             ax.bar(xs, ys, width, yerr=errs, capsize=3, label=f"rollouts {rollout}")
         n = max((c.n for c in cells if c.policy == policy), default=0)
         ax.set_xticks(range(len(grans)), grans)

@@ -198,11 +198,14 @@ def test_markdown_table_rows() -> None:
 def test_plot_files(tmp_path: Path) -> None:
     grid = [cell("knn", g, r, {"a": True, "b": g == "segment"})
             for g in ("segment", "step", "whole") for r in ("off", "on (4)")]
+    # 0/35 once gave a Wilson lower end a hair above the rate: a negative error bar
+    grid += [cell("trained", g, "off", {f"t{i}": False for i in range(35)})
+             for g in ("segment", "step")]
     png = plot(grid, tmp_path / "g.png")
     assert png.is_file() and png.read_bytes().startswith(b"\x89PNG")
     svg = _svg(grid, tmp_path / "g.svg")
     text = svg.read_text("utf-8")
-    assert text.startswith("<svg") and text.count("<rect") == 6
+    assert text.startswith("<svg") and text.count("<rect") == 8
 
 
 # ---- the grid ---------------------------------------------------------------------------------
