@@ -222,18 +222,22 @@ def plot(cells: Sequence[CellResult], path: str | Path) -> Path:
             xs: list[float] = []
             ys: list[float] = []
             errs: list[list[float]] = [[], []]
+            counts: list[str] = []
             for i, g in enumerate(grans):
                 cell = next((c for c in cells if (c.policy, c.granularity, c.rollout)
                              == (policy, g, rollout)), None)
                 if cell is None or not cell.n:
                     continue
                 low, high = cell.interval
+                counts.append(f"{cell.proved}/{cell.n}")
                 xs.append(i + (j - (len(rollouts) - 1) / 2) * width)
                 ys.append(100 * cell.rate)
                 # the interval's float ends can miss the rate by 1e-17 at 0/n and n/n
                 errs[0].append(max(0.0, 100 * (cell.rate - low)))
                 errs[1].append(max(0.0, 100 * (high - cell.rate)))
             ax.bar(xs, ys, width, yerr=errs, capsize=3, label=f"rollouts {rollout}")
+            for x, y, up, label in zip(xs, ys, errs[1], counts):
+                ax.text(x, y + up + 1, label, ha="center", fontsize=7)
         n = max((c.n for c in cells if c.policy == policy), default=0)
         ax.set_xticks(range(len(grans)), grans)
         ax.set_title(f"{policy} policy ({n} held-out lemmas)")
