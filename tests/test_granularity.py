@@ -91,6 +91,7 @@ def test_budget_rejects_an_empty_pool_and_bad_settings() -> None:
         TrainSettings(steps=10, target_tokens=5)
 
 
+@pytest.mark.slow
 def test_train_one_takes_the_planned_steps_and_target_tokens(tmp_path: Path) -> None:
     """Three granularities of very different target lengths, trained for real on a tiny model:
     the same optimizer steps and (within tolerance) the same target tokens."""
