@@ -75,11 +75,15 @@ def test_json_round_trip_is_exact_and_compact() -> None:
 def test_malformed_tree_files_are_data_format_errors(tmp_path: Path) -> None:
     bad = tmp_path / "t.json"
     bad.write_text('{"format": "other"}', encoding="utf-8")
-    with pytest.raises(DataFormatError, match="t.json"):
+    with pytest.raises(DataFormatError, match=r"t\.json"):
         read_tree(bad)
     data = doc_to_json(doc_from_tree(small_tree()))
     del data["nodes"][0][3:]
     with pytest.raises(DataFormatError, match="malformed"):
+        doc_from_json(data)
+    data = doc_to_json(doc_from_tree(small_tree()))
+    data["edges"][0][1] = 99
+    with pytest.raises(DataFormatError, match="out of range"):
         doc_from_json(data)
 
 

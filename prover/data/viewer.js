@@ -49,6 +49,11 @@
   });
   nodes.forEach(function (n) { if (n.parent >= 0) nodes[n.parent].children.push(n.id); });
 
+  // Columns as wide as the longest label needs (up to LABEL characters).
+  var longest = 4;
+  nodes.forEach(function (n) { longest = Math.max(longest, nodeLabel(n).length); });
+  DX = Math.max(110, Math.min(DX, 40 + longest * CHAR));
+
   function descendants(id) {
     var count = 0, stack = nodes[id].children.slice();
     while (stack.length) { var c = stack.pop(); count++; stack.push.apply(stack, nodes[c].children); }

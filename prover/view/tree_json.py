@@ -202,6 +202,7 @@ def doc_from_json(data: Mapping[str, Any], *, source: str = "<tree>") -> TreeDoc
         edges = tuple(TreeEdge(int(e[0]), int(e[1]), str(e[2]), _float(e[3]), float(e[4]),
                                bool(e[5])) for e in data["edges"])
         proof = data.get("proof")
+        _check_indices(nodes, edges, source)
         return TreeDoc(str(data.get("theorem", "")), nodes, edges,
                        tuple(int(i) for i in data.get("proof_path", ())),
                        str(data.get("status", "")),
@@ -209,6 +210,16 @@ def doc_from_json(data: Mapping[str, Any], *, source: str = "<tree>") -> TreeDoc
                        dict(data.get("stats") or {}), int(data.get("attempt", 0)))
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise DataFormatError(f"{source}: malformed search tree: {exc!r}") from exc
+
+
+def _check_indices(nodes: Sequence[TreeNode], edges: Sequence[TreeEdge], source: str) -> None:
+    """Indices must point at nodes (the viewer would draw nonsense, or nothing)."""
+    n = len(nodes)
+    bad: list[object] = [(e.source, e.target) for e in edges
+                         if not (0 <= e.source < n and (e.target == PROVED or 0 <= e.target < n))]
+    bad += [i for i, node in enumerate(nodes) if not -1 <= node.parent < n]
+    if bad:
+        raise DataFormatError(f"{source}: node indices out of range: {bad[:3]!r}")
 
 
 def dumps(doc: TreeDoc) -> str:
@@ -279,15 +290,6 @@ def read_tree(path: str | Path) -> TreeDoc:
     return doc_from_json(data, source=str(path))
 
 
-def children(doc: TreeDoc) -> list[list[int]]:
-    """Each node's children in the laid-out tree (by first parent), in creation order."""
-    out: list[list[int]] = [[] for _ in doc.nodes]
-    for i, node in enumerate(doc.nodes):
-        if node.parent >= 0:
-            out[node.parent].append(i)
-    return out
-
-
 def proof_tactics(doc: TreeDoc) -> list[str]:
     """The tactics along ``doc.proof_path`` (each edge's own tactic, in order)."""
     by_pair = {(e.source, e.target): e.tactic for e in doc.edges}
@@ -295,16 +297,6 @@ def proof_tactics(doc: TreeDoc) -> list[str]:
             if (a, b) in by_pair]
 
 
-def check_doc(doc: TreeDoc) -> None:
-    """Raise DataFormatError when indices point outside the doc (a hand-edited file)."""
-    n = len(doc.nodes)
-    bad: Sequence[object] = [e for e in doc.edges
-                             if not (0 <= e.source < n and (e.target == PROVED or 0 <= e.target < n))]
-    bad = [*bad, *(i for i, node in enumerate(doc.nodes) if not -1 <= node.parent < n)]
-    if bad:
-        raise DataFormatError(f"{doc.theorem}: tree indices out of range: {bad[:3]!r}")
-
-
-__all__ = ["FORMAT", "PROVED", "ROW_TREE_KEY", "TREES_DIR", "TreeDoc", "TreeEdge", "TreeError", "TreeNode",
-           "check_doc", "children", "doc_from_json", "doc_from_tree", "doc_to_json", "dumps",
-           "keep_row_tree", "proof_tactics", "row_tree", "read_tree", "tree_filename", "write_tree"]
+__all__ = ["FORMAT", "PROVED", "ROW_TREE_KEY", "TREES_DIR", "TreeDoc", "TreeEdge", "TreeError",
+           "TreeNode", "doc_from_json", "doc_from_tree", "doc_to_json", "dumps", "keep_row_tree",
+           "proof_tactics", "read_tree", "row_tree", "tree_filename", "write_tree"]
