@@ -2,7 +2,7 @@
 // seg-prover-tree/1, see prover/view/tree_json.py) and draws it as SVG. No network, no library.
 (function () {
   "use strict";
-  var DX = 230, DY = 22, R = 6, LABEL = 26, CHAR = 7.3, AUTO_VISIBLE = 300;
+  var DX = 210, DY = 22, R = 6, LABEL = 22, CHAR = 7.3, AUTO_VISIBLE = 300;
   var SVGNS = "http://www.w3.org/2000/svg";
   var data = JSON.parse(document.getElementById("tree-data").textContent);
   var F = {};
