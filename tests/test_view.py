@@ -171,3 +171,21 @@ def test_search_html_writes_one_page_per_search(tmp_path: Path) -> None:
     assert main(["search", str(data / "demo_trace.jsonl"), str(data / "demo_tactics.json"),
                  "--html", str(tmp_path / "all.html")]) == 0
     assert len(list(tmp_path.glob("all-*.html"))) == 3
+
+
+def test_a_real_search_records_scores_and_expansion_order() -> None:
+    from prover.backends.replay import ReplayEnvironment
+    from prover.generators.fixed import FixedTacticGenerator
+    from prover.search import BestFirstSearch
+
+    data = REPO / "prover" / "data"
+    env = ReplayEnvironment.from_jsonl(data / "demo_trace.jsonl")
+    generator = FixedTacticGenerator.from_file(data / "demo_tactics.json")
+    theorem = next(t for t in env.theorems() if t.name == "two_mul_demo")
+    result = BestFirstSearch(env, generator).run(theorem)
+    assert result.proved and result.tree is not None
+    doc = doc_from_tree(result.tree, result)
+    ranks = sorted(n.expanded for n in doc.nodes if n.expanded is not None)
+    assert ranks == list(range(result.stats.expansions)) and doc.nodes[0].expanded == 0
+    # every state pushed on the frontier keeps the heuristic's score (cumulative log-prob)
+    assert all(n.score == pytest.approx(n.cumulative_logprob) for n in doc.nodes)
