@@ -12,6 +12,9 @@ failure in the pass rate. An ``error`` is taken for passing: a resumed run runs 
 (:class:`~prover.errors.BackendUnavailableError`) is no row: it stops the run, and the command
 fails with its message. ``config.json`` is written once every spec has been built.
 
+Each row's search tree is kept as compact JSON in ``RUN_DIR/trees/`` (written before its row, so
+a resumed run finds a tree for every row; ``seg-prover view RUN_DIR`` draws them).
+
 Seeds: attempt ``i`` uses seed ``config.seed + i``. It seeds the rollout sampler
 (``RolloutConfig.seed``) and, when the generator has a ``with_seed(seed)`` method returning a
 generator (sampling generators that share one model), the generator's sampling. Generators without
@@ -42,6 +45,7 @@ from benchmarks.suites import Suite, load_suite
 from prover.config import SearchConfig, SearchResult, SearchStats
 from prover.errors import BackendUnavailableError, ConfigError
 from prover.types import Theorem
+from prover.view.tree_json import ROW_TREE_KEY, keep_row_tree, row_tree
 
 if TYPE_CHECKING:
     from heuristics.base import Heuristic
@@ -166,7 +170,9 @@ class AttemptRunner:
         start = time.monotonic()
         trace: str | None = None
         try:
-            data = (await self.search_for(seed).search(theorem)).to_dict()
+            result = await self.search_for(seed).search(theorem)
+            data = result.to_dict()
+            data[ROW_TREE_KEY] = row_tree(result, attempt)  # written to trees/ by the sink
         except BackendUnavailableError:
             raise  # permanent: no row, the run stops (see run_local)
         except Exception as exc:
@@ -294,6 +300,8 @@ def run_benchmark(config: BenchConfig, run_dir: str | Path, *, concurrency: int 
                             enabled=progress)
 
         def sink(row: dict[str, Any]) -> None:
+            with run_dir_io():
+                keep_row_tree(run.path, row)
             run.append(row)
             view.update(row)
 

@@ -28,7 +28,7 @@ from prover.search import BestFirstSearch
 
 SUBCOMMAND_MODULES: tuple[str, ...] = ("rollout.segments", "benchmarks.minif2f",
                                        "prover.backends.coq_extract", "heuristics.progress.cli",
-                                       "benchmarks.perf", "rollout.policy.cli")
+                                       "benchmarks.perf", "rollout.policy.cli", "prover.view.cli")
 """Modules (besides this one) whose ``register(subparsers)`` adds subcommands."""
 
 
@@ -114,6 +114,11 @@ def _cmd_search(args: argparse.Namespace) -> int:
             out = Path(args.tree_out)
             out.mkdir(parents=True, exist_ok=True)
             result.tree.write_json(out / f"{result.theorem}.json")
+    if args.html:
+        from prover.view.cli import write_result_pages
+
+        for page in write_result_pages(results, args.html):
+            print(f"search tree view: {page}")
     if args.json:
         print(json.dumps([r.to_dict() for r in results], ensure_ascii=False, indent=1))
     return 0 if all(r.proved for r in results) else 1
@@ -174,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--latency", default=None, help="seconds per tactic, or 'recorded'")
     search.add_argument("--tree-out", default=None, help="write each search tree as JSON here")
     search.add_argument("--json", action="store_true", help="also print results as JSON")
+    search.add_argument("--html", metavar="FILE", default=None,
+                        help="write the search tree as a self-contained HTML page (several "
+                             "theorems: one page each, FILE's name plus the theorem's)")
     add_budget_arguments(search)
     search.set_defaults(func=_cmd_search)
 

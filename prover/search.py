@@ -259,6 +259,7 @@ class _Run:
             raise ValueError(f"heuristic {self.heuristic!r} returned {len(scores)} scores "
                              f"for {len(nodes)} nodes")
         for node, score in zip(nodes, scores):
+            self.tree.scores[node.state.key] = score  # for the viewer
             if math.isnan(score) or score == -math.inf:
                 if math.isnan(score) and not self.warned_nan:
                     # -inf is a heuristic's way to say "never"; NaN is almost always a bug

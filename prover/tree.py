@@ -61,6 +61,11 @@ class SearchTree:
         # ``graph.nodes`` show here): the hot paths skip ``graph.nodes[key]``, whose view costs
         # three times a dict lookup.
         self._attrs: dict[str, dict[str, Any]] = {}
+        # For the viewer: the heuristic's score of each state pushed on the frontier, and the
+        # states in the order they were expanded (plain containers, not per-node attributes,
+        # so that unscored leaves cost nothing).
+        self.scores: dict[str, float] = {}
+        self.expansion_order: list[str] = []
         self._add_node(SearchNode(root))
         self.graph.add_node(PROVED_KEY, status="proved", expanded=True, order=-1, view=None,
                             errors=[], tried=set(), rollout=False)
@@ -196,6 +201,7 @@ class SearchTree:
     def mark_expanded(self, key: str) -> None:
         """Record that ``key`` was fully expanded; a node whose children all failed fails."""
         self._attrs[key]["expanded"] = True
+        self.expansion_order.append(key)
         self._propagate_failed(key)
 
     def _propagate_proved(self, key: str) -> None:

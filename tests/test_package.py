@@ -11,6 +11,7 @@ import prover.backends
 import prover.backends.coq
 import prover.backends.lean_layout
 import prover.generators
+import prover.view
 import rollout
 import rollout.tactic_text
 from prover.cli import main
@@ -33,6 +34,8 @@ PINNED = {
         "Verdict", "coq_available", "coq_lib_dir", "document_for", "file_args", "make_state",
         "parse_assumptions", "project_args", "stdlib_theories", "verify_proof",
     },
+    prover.view: {"TreeDoc", "doc_from_tree", "read_tree", "render_page", "write_page",
+                  "write_run_view", "write_tree"},
     heuristics: {
         "NEVER", "CumulativeLogProb", "FunctionHeuristic", "Heuristic", "NodeScoreFn",
         "NormalizedLogProb", "Weighted", "as_heuristic",
