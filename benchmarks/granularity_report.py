@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.metrics import RunSummary, compare, wilson_interval
+from benchmarks.metrics import Comparison, RunSummary, compare, wilson_interval
 
 GRANULARITY_ORDER = ("segment", "step", "whole")
 
@@ -101,15 +101,9 @@ class CellResult:
 
 
 @dataclass(frozen=True)
-class Paired:
-    """Lemmas proved by ``a`` and not ``b`` and the reverse, on the lemmas both settled."""
-
-    a: str
-    b: str
-    only_a: tuple[str, ...]
-    only_b: tuple[str, ...]
-    both: int
-    neither: int
+class Paired(Comparison):
+    """Lemmas proved by ``a`` and not ``b`` and the reverse, on the lemmas both settled (the
+    fields of :class:`benchmarks.metrics.Comparison`), with an exact McNemar p-value."""
 
     @property
     def p_value(self) -> float:
