@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from prover.backends.coq_config import CoqConfig
 from prover.backends.coq_process import INSTALL_HINT, CoqProcess, CoqStartError
+from prover.backends.lease_pool import LeasePool
 from prover.errors import BackendUnavailableError, EnvironmentInitError
 
 
@@ -26,42 +27,45 @@ class CoqPool:
     def __init__(self, config: CoqConfig) -> None:
         self.config = config
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._slots: asyncio.Semaphore | None = None
-        self._idle: list[CoqProcess] = []
-        self._closed = False
+        self._leases: LeasePool[CoqProcess] = LeasePool(config.max_processes,
+                                                        name="CoqEnvironment")
         self._backend_ok = False  # a process started with the backend's own flags
         self.started = 0
         self.restarted = 0
 
-    def _bind(self) -> asyncio.Semaphore:
+    def _bind(self) -> None:
         loop = asyncio.get_running_loop()
-        if self._loop is not loop or self._slots is None:
-            for proc in self._idle:  # processes of an earlier event loop cannot be used
+        if self._loop is not loop:
+            for proc in self._leases.reset():  # processes of an earlier loop cannot be used
                 proc.kill()
-            self._idle = []
             self._loop = loop
-            self._slots = asyncio.Semaphore(self.config.max_processes)
-        return self._slots
 
     async def acquire(self, args: tuple[str, ...], sentences: Sequence[str]
                       ) -> CoqProcess | None:
-        """Take a slot; hand back the idle process (same flags) whose document shares the
+        """Take a lease; hand back the idle process (same flags) whose document shares the
         longest prefix with ``sentences``, or ``None`` (the caller then :meth:`spawn`s)."""
-        slots = self._bind()
-        await slots.acquire()
+        self._bind()
+        wanted = self._args(args)
+
+        def best_match(idle: Sequence[CoqProcess]) -> int | None:
+            usable = [i for i, p in enumerate(idle) if p.alive and p.args == wanted]
+            if not usable:
+                return None
+            return max(usable, key=lambda i: idle[i].common_prefix(sentences))
+
+        proc = await self._leases.acquire(best_match)
+        if proc is not None:
+            return proc
         try:
-            usable = [p for p in self._idle if p.alive and p.args == self._args(args)]
-            if usable:
-                best = max(usable, key=lambda p: p.common_prefix(sentences))
-                self._idle.remove(best)
-                return best
-            for proc in [p for p in self._idle if not p.alive or p.args != self._args(args)][:1]:
-                self._idle.remove(proc)  # make room: one process per slot
-                await proc.close()
-            return None
+            # One process per lease: make room by stopping one that this theorem cannot use.
+            unusable = self._leases.take_idle(lambda idle: next(
+                (i for i, p in enumerate(idle) if not p.alive or p.args != wanted), None))
+            if unusable is not None:
+                await unusable.close()
         except BaseException:
-            slots.release()
+            self._leases.release(None)
             raise
+        return None
 
     def _args(self, args: tuple[str, ...]) -> tuple[str, ...]:
         return (*self.config.args, *args)
@@ -101,23 +105,17 @@ class CoqPool:
         return True
 
     async def release(self, proc: CoqProcess | None) -> None:
-        """Park ``proc`` for reuse, or close it (dead, or the pool is closed), and free its
-        slot."""
-        try:
-            if proc is not None and proc.alive and not self._closed:
-                self._idle.append(proc)
-            elif proc is not None:
-                await proc.close()
-        finally:
-            if self._slots is not None:
-                self._slots.release()
+        """Park ``proc`` for reuse, or close it (dead, or the pool is closed), and end its
+        lease."""
+        park = proc is not None and proc.alive and not self._leases.closed
+        self._leases.release(proc, park=park)
+        if proc is not None and not park:
+            await proc.close()
 
     async def close(self) -> None:
         # Sessions still open when the environment closes kill their process on release
         # instead of parking it where nothing would ever close it.
-        self._closed = True
-        idle, self._idle = self._idle, []
-        for proc in idle:
+        for proc in self._leases.close():
             await proc.close()
 
 

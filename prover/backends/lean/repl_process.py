@@ -16,16 +16,15 @@ wall-clock ``tactic_timeout_s``: lean-interact kills the process and it is resta
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import logging
 import shutil
 import threading
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from prover.backends.lease_pool import LeasePool
 from prover.backends.worker import ThreadWorker
 from prover.errors import (
     BackendUnavailableError,
@@ -259,44 +258,27 @@ class ReplProcess:
 
 
 class Pool:
-    """Leases processes to sessions, first come first served; a process has one holder."""
+    """Leases the environment's REPL processes to sessions, first come first served; a
+    process has one holder (the rules are :class:`~prover.backends.lease_pool.LeasePool`'s)."""
 
     def __init__(self, processes: list[ReplProcess]) -> None:
         self.processes = processes
-        self._idle = list(reversed(processes))
-        self._waiters: deque[asyncio.Future[ReplProcess]] = deque()
-        self._closed = False
+        self._leases: LeasePool[ReplProcess] = LeasePool(
+            max(1, len(processes)), reversed(processes), name="LeanReplEnvironment")
 
     def close(self) -> None:
         """Fail every waiter (and later acquire): no process will be leased again."""
-        self._closed = True
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_exception(EnvironmentInitError(
-                    "the LeanReplEnvironment was closed while waiting for a REPL process"))
+        self._leases.close()
 
     async def acquire(self) -> ReplProcess:
-        if self._closed:
-            raise EnvironmentInitError("the LeanReplEnvironment is closed")
-        if self._idle:
-            return self._idle.pop()
-        waiter: asyncio.Future[ReplProcess] = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        try:
-            return await waiter
-        except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():
-                self.release(waiter.result())
-            raise
+        process = await self._leases.acquire()
+        if process is None:  # cannot happen: every lease has its own process
+            raise EnvironmentInitError("the LeanReplEnvironment has no process to lease")
+        return process
 
     def release(self, process: ReplProcess) -> None:
-        while self._waiters and not self._closed:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(process)
-                return
-        self._idle.append(process)
+        # Parked even after close: the environment discards every process itself.
+        self._leases.release(process)
 
 
 __all__ = ["SETUP_ADVICE", "LeanServerFactory", "LostStates", "Pool", "ReplProcess",
