@@ -28,11 +28,11 @@ from benchmarks.minif2f import main
 from benchmarks.report import build_report
 from benchmarks.results import read_rows
 from benchmarks.runner import run_benchmark
-from benchmarks.specs import load_object, make_heuristic, parse_rollout
 from benchmarks.suites import load_suite
-from prover.cli import build_parser
 from prover.config import SearchConfig
 from prover.errors import ConfigError, DataFormatError
+from prover.specs import load_object, make_heuristic, parse_rollout
+from seg_prover.cli import build_parser
 
 REPO = Path(__file__).resolve().parents[1]
 PLUGINS = Path(__file__).resolve().parent / "bench_plugins.py"

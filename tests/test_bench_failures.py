@@ -22,7 +22,7 @@ from benchmarks.metrics import summarize
 from benchmarks.minif2f import main
 from benchmarks.report import build_report
 from benchmarks.results import ResultsWriter, read_rows
-from benchmarks.specs import make_environment
+from prover.specs import make_environment
 
 REPO = Path(__file__).resolve().parents[1]
 PLUGINS = Path(__file__).resolve().parent / "bench_plugins.py"

@@ -12,9 +12,9 @@ import pytest
 from prover.backends.coq import CoqEnvironment, stdlib_theories
 from prover.backends.coq_extract import extract_file
 from prover.backends.replay import ReplayEnvironment
-from prover.cli import main
 from prover.traces import read_trace
 from prover.types import Theorem
+from seg_prover.cli import main
 
 pytestmark = pytest.mark.skipif(shutil.which("coqidetop.opt") is None,
                                 reason="coqidetop.opt not on PATH (apt-get install -y coq)")

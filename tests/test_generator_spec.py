@@ -7,14 +7,15 @@ from pathlib import Path
 import pytest
 from tiny_models import tiny_t5
 
-from prover.cli import data_path, main
+from prover.cli import data_path
 from prover.errors import ConfigError
 from prover.generators.batching import MicroBatcher
 from prover.generators.fixed import FixedTacticGenerator
 from prover.generators.hf import HFTacticGenerator
 from prover.generators.openai import OpenAICompatibleGenerator
-from prover.generators.spec import make_generator
+from prover.specs import make_generator
 from prover.types import ProofState
+from seg_prover.cli import main
 
 STATE = ProofState(("⊢ True",))
 

@@ -14,7 +14,7 @@ import prover.generators
 import prover.view
 import rollout
 import rollout.tactic_text
-from prover.cli import main
+from seg_prover.cli import main
 
 PINNED = {
     prover: {

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks.perf import PerfConfig, closed_loop_bound
-from prover.cli import main
 from prover.errors import ConfigError
+from seg_prover.cli import main
 
 
 def _ratio(value: object) -> bool:

@@ -20,14 +20,14 @@ from transformers import (
     T5ForConditionalGeneration,
 )
 
-from prover.cli import main
 from prover.errors import ConfigError, DataFormatError
 from prover.generators.hf import HFTacticGenerator
 from prover.generators.knn import state_goals
 from prover.generators.policy_record import RECORD_NAME, read_policy_record
-from prover.generators.spec import make_generator
+from prover.specs import make_generator
 from prover.types import ProofState
 from rollout import PolicyTrainer
+from seg_prover.cli import main
 
 PAIRS = [
     ("n : ℕ\n⊢ n + 0 = n", "simp"),
