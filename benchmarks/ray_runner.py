@@ -94,8 +94,9 @@ def run_on_ray(config: BenchConfig, suite: Suite, items: Sequence[WorkItem], sin
     ``ready`` is called once the first workers have built their components (the runner
     stores the run's config then). A worker's BackendUnavailableError stops the run.
     """
-    import ray
+    from prover.extras import require
 
+    ray = require("ray", extra="ray")
     started = False
     if not ray.is_initialized():
         # a local instance needs no dashboard; a cluster's own settings are left alone

@@ -88,7 +88,7 @@ def add_sample_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-n", type=int, default=200, help="number of examples (default: 200)")
     parser.add_argument("--max-steps", type=int, default=6,
                         help="longest synthetic proof (default: 6)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
 
 
 def cmd_sample(args: argparse.Namespace) -> int:

@@ -80,7 +80,11 @@ class ProgressTrainer:
         ``output_dir``, print where, and return its eval metrics (``eval_mse``, ``eval_mae``,
         ``eval_loss``) with ``train_loss``, ``epoch`` and the split sizes."""
         import numpy as np
-        import torch
+
+        from prover.extras import require
+
+        torch = require("torch", extra="hf")
+        require("transformers", extra="hf")
         from transformers import (
             AutoModelForSequenceClassification,
             AutoTokenizer,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
 import inspect
 import math
 from collections.abc import Mapping
@@ -71,12 +72,15 @@ def make_heuristic(spec: str) -> Heuristic:
         return NormalizedLogProb(alpha)
     if name == "progress":
         return _progress_heuristic(spec, arg or None)
-    if not is_object_path(spec):
+    builtin = ("cumulative", "normalized", "progress")
+    misspelt = (name.isidentifier() and importlib.util.find_spec(name) is None
+                and did_you_mean(name, builtin))
+    if not is_object_path(spec) or misspelt:
         raise ConfigError(f"unknown heuristic {spec!r}: expected one of "
                           f"{', '.join(BUILTIN_HEURISTICS)}, or 'package.module:name' / "
                           f"'path/file.py:name' naming a Heuristic, a Heuristic class or a "
                           f"function node -> float"
-                          f"{did_you_mean(name, ('cumulative', 'normalized', 'progress'))}")
+                          f"{did_you_mean(name, builtin)}")
     obj = load_object(spec, "heuristic")
     if inspect.isclass(obj):
         try:
