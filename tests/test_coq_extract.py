@@ -38,6 +38,7 @@ def check_steps(steps: list[dict]) -> dict[str, list[dict]]:
     return by_theorem
 
 
+@pytest.mark.slow
 async def test_extract_stdlib_files_records_replayable_trajectories() -> None:
     root = stdlib_theories()
     env = CoqEnvironment(max_processes=1)

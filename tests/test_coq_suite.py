@@ -67,6 +67,7 @@ def test_load_coq_suite_reads_statements_from_the_installed_stdlib() -> None:
     assert load_coq_suite(split="test", limit=20) == theorems  # a fixed order
 
 
+@pytest.mark.slow
 @needs_coq
 def test_build_manifest_split_and_index_records(tmp_path: Path) -> None:
     out = tmp_path / "extract"

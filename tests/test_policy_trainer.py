@@ -102,6 +102,7 @@ def best_eval_loss(out: Path) -> float:
     return min(entry["eval_loss"] for entry in state["log_history"] if "eval_loss" in entry)
 
 
+@pytest.mark.slow
 def test_causal_policy_from_the_cli_memorises_segments(tmp_path: Path, one_thread: None,
                                                        capsys: Any) -> None:
     data = write_pairs(tmp_path / "pairs.jsonl")
@@ -123,6 +124,7 @@ def test_causal_policy_from_the_cli_memorises_segments(tmp_path: Path, one_threa
     assert_proposes_the_trained_segments(out, "bfs-prover")
 
 
+@pytest.mark.slow
 def test_seq2seq_policy_memorises_segments_and_serves_from_a_spec(tmp_path: Path,
                                                                   one_thread: None) -> None:
     data = write_pairs(tmp_path / "pairs.jsonl")

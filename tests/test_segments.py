@@ -425,6 +425,7 @@ LEANDOJO_FILES = (LEANDOJO_STEPS, "trajectories/leandojo_benchmark4_subset/long1
                   "trajectories/leandojo_benchmark4_subset/val20.json")
 
 
+@pytest.mark.slow
 def test_every_output_from_the_shared_lean_data_splits_back(shared_data: Path, tmp_path: Path,
                                                             capsys: Any) -> None:
     multi_line_outputs = 0

@@ -251,7 +251,7 @@ def user_generator(spec: str) -> TacticGenerator:
             raise ConfigError(f"generator {spec!r}: calling {obj!r} failed: {exc!r}") from exc
     if not callable(getattr(obj, "propose", None)):
         raise ConfigError(f"generator {spec!r} gave {obj!r}, which has no propose(state, k)")
-    return obj  # type: ignore[no-any-return]
+    return obj
 
 
 __all__ = ["GENERATOR_KINDS", "PRESETS", "GeneratorFactory", "GeneratorKind", "generator_forms",
