@@ -76,7 +76,7 @@ def check_hf_target(target: str, *, revision: str | None = None) -> None:
             raise ConfigError(f"hf:{target}: {path} is a file; give the checkpoint's directory")
         return
     if looks_local(target):
-        raise ConfigError(f"hf:{target}: directory {path} does not exist (a local checkpoint "
+        raise ConfigError(f"hf:{target}: directory {target} does not exist (a local checkpoint "
                           f"path; a hub model is named like org/name)")
     if in_cache(target, revision):
         return
