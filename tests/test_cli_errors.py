@@ -132,7 +132,7 @@ def test_every_long_command_takes_no_progress() -> None:
     for argv in (["bench", "--suite", "s", "--backend", "replay", "--generator", "fixed:f",
                   "--out", "o"], ["demo"], ["coq", "extract", "out"],
                  ["policy", "train", "--data-path", "d", "--model-name", "m",
-                  "--output-dir", "o"]):
+                  "--output-dir", "o"], ["progress", "train", "--data-path", "d"]):
         assert parser.parse_args([*argv, "--no-progress"]).no_progress is True, argv
 
 
