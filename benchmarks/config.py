@@ -1,9 +1,11 @@
 """What a benchmark run is: the experiment's configuration and its hash.
 
-A :class:`BenchConfig` holds only strings and numbers (the specs of the suite, backend,
-generator, heuristic and rollout, plus the search budgets), so it can be written to
-``RUN_DIR/config.json``, compared on resume, hashed into every result row, and shipped to Ray
-workers that rebuild the same components. How a run is *executed* (concurrency, Ray, the progress
+A :class:`BenchConfig` holds the specs of the suite, backend, generator, heuristic and rollout,
+plus the search budgets, so it can be written to ``RUN_DIR/config.json``, compared on resume,
+hashed into every result row, and shipped to Ray workers that rebuild the same components. The
+generator and the heuristic may also be objects (the library API): they are recorded by their
+class (``object:module.Class``), so a change of their settings is not seen on resume, and Ray
+ships them to its workers pickled. How a run is *executed* (concurrency, Ray, the progress
 bar) is not part of it: changing that never changes a result.
 """
 
@@ -13,11 +15,15 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from prover.config import SearchConfig
 from prover.errors import ConfigError
+
+if TYPE_CHECKING:
+    from heuristics.base import Heuristic
+    from prover.generators.base import TacticGenerator
 
 CONFIG_FORMAT = 1
 """Version of the ``config.json`` layout."""
@@ -32,8 +38,10 @@ class BenchConfig:
     - ``backend``: ``leandojo``, ``repl``, ``coq``, ``replay``, or ``module:callable`` /
       ``path/file.py:callable`` returning an :class:`~prover.env.Environment`.
     - ``backend_options``: keyword arguments for the backend's constructor (JSON values).
-    - ``generator``: a generator spec (``hf:PATH``, ``openai:URL``, ``knn:TRACES``, ``fixed:FILE``).
-    - ``heuristic``: ``cumulative``, ``normalized[:ALPHA]``, ``progress[:PATH]`` or a dotted path.
+    - ``generator``: a generator spec (``hf:PATH``, ``openai:URL``, ``knn:TRACES``, ``fixed:FILE``,
+      :mod:`prover.specs`), or a TacticGenerator object.
+    - ``heuristic``: ``cumulative``, ``normalized[:ALPHA]``, ``progress[:PATH]``, a dotted path,
+      or a Heuristic object.
     - ``rollout``: ``off``, or ``DEPTH[,PROBES][,key=value...]`` (RolloutConfig fields).
     - ``search``: the budgets (:class:`~prover.config.SearchConfig`).
     - ``attempts``: searches per theorem (pass@K); attempt ``i`` uses seed ``seed + i``.
@@ -42,8 +50,8 @@ class BenchConfig:
 
     suite: str
     backend: str
-    generator: str
-    heuristic: str = "cumulative"
+    generator: str | TacticGenerator
+    heuristic: str | Heuristic = "cumulative"
     rollout: str = "off"
     search: SearchConfig = field(default_factory=SearchConfig)
     backend_options: Mapping[str, Any] = field(default_factory=dict)
@@ -55,8 +63,13 @@ class BenchConfig:
     def __post_init__(self) -> None:
         for name in ("suite", "backend", "generator", "heuristic", "rollout"):
             value = getattr(self, name)
+            if name == "generator" and callable(getattr(value, "propose", None)):
+                continue
+            if name == "heuristic" and callable(getattr(value, "score", None)):
+                continue
             if not isinstance(value, str) or not value.strip():
-                raise ConfigError(f"BenchConfig.{name} must be a non-empty string, got {value!r}")
+                raise ConfigError(f"BenchConfig.{name} must be a non-empty string"
+                                  f"{_OBJECT_KINDS.get(name, '')}, got {value!r}")
         if isinstance(self.attempts, bool) or not isinstance(self.attempts, int) \
                 or self.attempts < 1:
             raise ConfigError(
@@ -83,8 +96,11 @@ class BenchConfig:
         return self.seed + attempt
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields; :meth:`from_dict` inverts it."""
-        data = asdict(self)
+        """JSON-ready fields; :meth:`from_dict` inverts it for specs (an object is written as
+        its label, ``object:module.Class``, which cannot be rebuilt)."""
+        data = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        data["generator"] = spec_label(self.generator)
+        data["heuristic"] = spec_label(self.heuristic)
         data["search"] = self.search.to_dict()
         data["backend_options"] = dict(self.backend_options)
         return data
@@ -112,6 +128,18 @@ class BenchConfig:
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 
 
+_OBJECT_KINDS = {"generator": " or a TacticGenerator (with propose)",
+                 "heuristic": " or a Heuristic (with score)"}
+
+
+def spec_label(value: object) -> str:
+    """A spec string as it is; an object as ``object:module.Class``."""
+    if isinstance(value, str):
+        return value
+    cls = type(value)
+    return f"object:{cls.__module__}.{cls.__qualname__}"
+
+
 def config_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     """Human-readable ``key: old -> new`` lines between two ``to_dict()`` outputs."""
     lines: list[str] = []
@@ -124,4 +152,4 @@ def config_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[s
     return lines
 
 
-__all__ = ["CONFIG_FORMAT", "BenchConfig", "config_differences"]
+__all__ = ["CONFIG_FORMAT", "BenchConfig", "config_differences", "spec_label"]

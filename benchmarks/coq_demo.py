@@ -28,6 +28,7 @@ from typing import Any
 from benchmarks.coq_suite import index_records, knn_for, load_manifest
 from prover.backends.coq import CoqConfig, CoqEnvironment, stdlib_theories
 from prover.backends.coq_extract import extract_tree
+from prover.cli import progress_wanted
 from prover.config import SearchConfig, SearchResult
 from prover.search import BestFirstSearch
 from prover.types import Theorem
@@ -96,7 +97,8 @@ async def demo_search(index_dir: Path | None, *, time_limit_s: float, num_candid
     ``tactic_timeout_s`` is Coq's own per-tactic timeout (``None``: CoqConfig's 5 s)."""
     theorems = demo_theorems()
     if index_dir is None:
-        index_dir = await ensure_demo_index(progress=progress)
+        # the extraction's bar only on a terminal: a log file would fill with its frames
+        index_dir = await ensure_demo_index(progress=progress_wanted(progress))
     records = index_records(index_dir)
     if progress:
         print(f"Index: {len(records)} recorded tactic steps; searching {len(theorems)} lemmas.",
@@ -174,6 +176,7 @@ def run_coq_demo(args: Any) -> int:
               f"(cached in {demo_cache_dir()}).", flush=True)
     results = asyncio.run(demo_search(index, time_limit_s=args.coq_time_limit,
                                       num_candidates=args.num_candidates,
+                                      progress=not getattr(args, "no_progress", False),
                                       tactic_timeout_s=getattr(args, "tactic_timeout", None)))
     out = demo_view_dir()
     pages = write_demo_views(results, out)

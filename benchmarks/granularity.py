@@ -69,7 +69,7 @@ class GridSettings:
     """The whole experiment. Search budget: ``num_candidates`` per expansion,
     ``max_expansions`` generator calls per lemma (rollout steps included), ``time_limit_s`` of
     search per lemma, ``tactic_timeout_s`` per tactic (Coq's ``Timeout``); ``rollout`` is the
-    "on" setting (``DEPTH[,PROBES][,key=value...]``, :func:`benchmarks.specs.parse_rollout`).
+    "on" setting (``DEPTH[,PROBES][,key=value...]``, :func:`prover.specs.parse_rollout`).
     ``knn_limit`` / ``trained_limit``: held-out lemmas per cell (the first N of the suite's
     seeded order, so the trained cells' lemmas are a subset of the KNN cells');
     ``rollout_limit``: at most this many for the rollouts-on cells (a prefix of the same order,

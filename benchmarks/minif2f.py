@@ -22,7 +22,9 @@ from typing import Any
 
 def register(subparsers: Any) -> None:
     """Add the ``bench`` and ``report`` subcommands to the ``seg-prover`` parser."""
-    from prover.cli import add_budget_arguments
+    from benchmarks.specs import BENCH_GENERATOR_KINDS
+    from prover.cli import add_budget_arguments, add_progress_argument
+    from prover.specs import BUILTIN_BACKENDS, BUILTIN_HEURISTICS, generator_forms
 
     bench = subparsers.add_parser(
         "bench", help="run a benchmark suite (resumable), one JSON row per theorem attempt",
@@ -32,16 +34,16 @@ def register(subparsers: Any) -> None:
                        help="theorems JSONL (miniF2F style), a trace JSONL, or a named suite "
                             "(coq-stdlib)")
     bench.add_argument("--backend", required=True,
-                       help="leandojo | repl | coq | replay | package.module:factory")
+                       help=" | ".join([*BUILTIN_BACKENDS, "package.module:factory"])
+                       + " (options: NAME#KEY=VALUE&... or --backend-option)")
     bench.add_argument("--backend-option", action="append", default=[], metavar="KEY=VALUE",
                        help="keyword argument of the backend (JSON value), e.g. latency_s=0.05 "
                             "for replay; repeatable")
     bench.add_argument("--generator", required=True,
-                       help="hf:PATH | openai:URL | knn:TRACES | fixed:FILE | "
-                            "coq-index:EXTRACT_DIR | package.module:name")
+                       help=generator_forms(BENCH_GENERATOR_KINDS))
     bench.add_argument("--heuristic", default="cumulative",
-                       help="cumulative | normalized[:ALPHA] | progress[:PATH] | "
-                            "package.module:name | path/file.py:name (default: cumulative)")
+                       help=" | ".join([*BUILTIN_HEURISTICS, "package.module:NAME",
+                                        "path/file.py:NAME"]) + " (default: cumulative)")
     bench.add_argument("--rollout", default="off",
                        help="off | DEPTH[,PROBES][,key=value...] (RolloutConfig fields)")
     add_budget_arguments(bench)
@@ -50,10 +52,13 @@ def register(subparsers: Any) -> None:
                             "generator")
     bench.add_argument("--attempts", type=int, default=1,
                        help="attempts per theorem (pass@K); attempt i uses seed SEED+i")
-    bench.add_argument("--seed", type=int, default=0)
+    bench.add_argument("--seed", type=int, default=0,
+                       help="seed of attempt 0 (attempt i uses SEED+i; default 0)")
     bench.add_argument("--limit", type=int, default=None, help="only the first N theorems")
     bench.add_argument("--filter", default=None, help="only theorems whose name matches REGEX")
-    bench.add_argument("--out", required=True, metavar="RUN_DIR")
+    bench.add_argument("--out", required=True, metavar="RUN_DIR",
+                       help="the run directory (results.jsonl, trees/, config.json); the same "
+                            "RUN_DIR resumes")
     bench.add_argument("--force", action="store_true",
                        help="resume even though the configuration changed")
     bench.add_argument("--keep-errors", action="store_true",
@@ -68,32 +73,34 @@ def register(subparsers: Any) -> None:
                        help="Ray actor option, e.g. num_gpus=0.25 or num_cpus=2; repeatable")
     bench.add_argument("--max-retries", type=int, default=2,
                        help="retries of an attempt whose Ray worker died (default 2)")
-    bench.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_argument(bench)
     bench.set_defaults(func=cmd_bench)
 
     report = subparsers.add_parser(
         "report", help="Markdown table and plots of one or more benchmark runs",
-        description="Print a Markdown table (pass rate with a 95%% Wilson interval, costs), "
+        description="Print a Markdown table (pass rate with a 95% Wilson interval, costs), "
                     "compare runs per theorem, and write PNG plots.")
-    report.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    report.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                        help="'seg-prover bench' run directories")
     report.add_argument("--out", default=None,
                         help="where to write the plots and report.md (default: the first "
                              "RUN_DIR)")
-    report.add_argument("--no-plots", action="store_true")
+    report.add_argument("--no-plots", action="store_true", help="write no PNG plots")
     report.set_defaults(func=cmd_report)
 
 
 def config_from_bench_args(args: argparse.Namespace) -> Any:
     """The :class:`~benchmarks.config.BenchConfig` of parsed ``bench`` arguments."""
     from benchmarks.config import BenchConfig
-    from benchmarks.specs import absolutize_spec, parse_option
+    from benchmarks.specs import absolute_spec
     from benchmarks.suites import resolve_suite_path
     from prover.cli import config_from_args
+    from prover.specs import parse_option
 
     return BenchConfig(
-        suite=resolve_suite_path(args.suite), backend=absolutize_spec(args.backend),
+        suite=resolve_suite_path(args.suite), backend=absolute_spec(args.backend),
         backend_options=dict(parse_option(o) for o in args.backend_option),
-        generator=absolutize_spec(args.generator), heuristic=absolutize_spec(args.heuristic),
+        generator=absolute_spec(args.generator), heuristic=absolute_spec(args.heuristic),
         rollout=args.rollout,
         search=config_from_args(args), attempts=args.attempts, limit=args.limit,
         filter=args.filter, seed=args.seed)
@@ -107,13 +114,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from benchmarks.report import format_outcomes, format_table
     from benchmarks.results import RunDirError
     from benchmarks.runner import run_benchmark
-    from benchmarks.specs import parse_option
+    from prover.cli import progress_wanted
+    from prover.specs import parse_option
 
     config = config_from_bench_args(args)
     try:
         summary = run_benchmark(
             config, args.out, concurrency=args.concurrency, force=args.force,
-            progress=not args.no_progress, ray=args.ray is not None,
+            progress=progress_wanted(not args.no_progress), ray=args.ray is not None,
             ray_address=args.ray or None, ray_actors=args.ray_actors,
             ray_actor_options=dict(parse_option(o) for o in args.ray_actor_option),
             max_retries=args.max_retries, keep_errors=args.keep_errors)

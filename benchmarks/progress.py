@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from prover.cli import progress_wanted
+
 
 class ProgressView:
-    """Counts rows as they are written; shows them on a tqdm bar when ``enabled``.
+    """Counts rows as they are written; shows them on a tqdm bar when ``enabled`` and stderr is
+    a terminal (in a log file a bar is one frame per update, piling up).
 
     Counts are over searches (theorem attempts): the rate shown is the running pass@1.
     """
@@ -21,7 +24,7 @@ class ProgressView:
         for row in done_rows:
             self._count(row)
         self._bar: Any = None
-        if enabled:
+        if enabled and progress_wanted():
             from tqdm.auto import tqdm
 
             self._bar = tqdm(total=total, initial=self.done, desc=description, unit="search",

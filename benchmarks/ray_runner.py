@@ -25,8 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from benchmarks.config import BenchConfig
-from benchmarks.runner import (
+from benchmarks.attempts import (
     AttemptRunner,
     Components,
     RowSink,
@@ -34,6 +33,7 @@ from benchmarks.runner import (
     build_components,
     error_row,
 )
+from benchmarks.config import BenchConfig
 from benchmarks.suites import Suite
 from prover.errors import BackendUnavailableError, ProverError
 from prover.types import Theorem
@@ -44,8 +44,9 @@ log = logging.getLogger(__name__)
 class BenchWorker:
     """The body of a Ray actor: lazily builds its components, then runs attempts."""
 
-    def __init__(self, config: Mapping[str, Any], trace: str | None) -> None:
-        self._config = BenchConfig.from_dict(config)
+    def __init__(self, config: BenchConfig | Mapping[str, Any], trace: str | None) -> None:
+        self._config = (config if isinstance(config, BenchConfig)
+                        else BenchConfig.from_dict(config))
         self._trace = trace
         self._runner: AttemptRunner | None = None
         self._components: Components | None = None
@@ -93,8 +94,9 @@ def run_on_ray(config: BenchConfig, suite: Suite, items: Sequence[WorkItem], sin
     ``ready`` is called once the first workers have built their components (the runner
     stores the run's config then). A worker's BackendUnavailableError stops the run.
     """
-    import ray
+    from prover.extras import require
 
+    ray = require("ray", extra="ray")
     started = False
     if not ray.is_initialized():
         # a local instance needs no dashboard; a cluster's own settings are left alone
@@ -111,7 +113,10 @@ def run_on_ray(config: BenchConfig, suite: Suite, items: Sequence[WorkItem], sin
         actors = max(1, int(cpus // max(float(options["num_cpus"]), 1e-9)))
     actors = max(1, min(actors, len(items)))
     remote_cls = ray.remote(BenchWorker).options(max_concurrency=concurrency, **options)
-    config_data = config.to_dict()
+    # Specs travel as JSON; a config holding objects (the library API) travels pickled.
+    config_data: BenchConfig | dict[str, Any] = (
+        config.to_dict() if isinstance(config.generator, str) and isinstance(config.heuristic, str)
+        else config)
     slots: list[_Slot] = []
 
     def spawn() -> _Slot:

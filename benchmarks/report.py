@@ -126,6 +126,9 @@ def plot_runs(summaries: Sequence[RunSummary], out_dir: str | Path) -> tuple[Pat
     """Write the two cumulative-proved plots (one curve per run); returns their paths."""
     # A bare Figure renders through the Agg canvas without pyplot, so the caller's backend
     # (a notebook's, say) is left alone and no display is needed.
+    from prover.extras import require
+
+    require("matplotlib", extra="plots")
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 

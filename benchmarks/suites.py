@@ -25,8 +25,9 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.specs import absolutize_spec, is_object_path, load_object
+from benchmarks.specs import absolute_spec
 from prover.errors import ConfigError, DataFormatError, ProverError
+from prover.specs import is_object_path, load_object
 from prover.types import Theorem
 
 NAMED_SUITES = ("coq-stdlib",)
@@ -65,7 +66,7 @@ def resolve_suite_path(spec: str) -> str:
     path = Path(file_part).expanduser()
     if path.exists():
         return str(path.resolve()) + sep + options
-    return absolutize_spec(spec)
+    return absolute_spec(spec)
 
 
 def load_suite(spec: str) -> Suite:

@@ -667,7 +667,9 @@ def register(subparsers: Any) -> None:
         description="Cut proof trajectories at open-goal-count changes and write SFT pairs "
                     "(JSONL: input, output, theorem, start, end, ...).")
     add_trajectory_arguments(parser)
-    parser.add_argument("--granularity", choices=GRANULARITIES, default="segment")
+    parser.add_argument("--granularity", choices=GRANULARITIES, default="segment",
+                        help="unit of each pair: one step, a segment, or the whole proof "
+                             "(default: segment)")
     parser.add_argument("--max-len", type=int, default=None,
                         help="cut segments longer than this many tactics")
     parser.add_argument("--merge-singletons", action="store_true",

@@ -28,11 +28,11 @@ from benchmarks.minif2f import main
 from benchmarks.report import build_report
 from benchmarks.results import read_rows
 from benchmarks.runner import run_benchmark
-from benchmarks.specs import load_object, make_heuristic, parse_rollout
 from benchmarks.suites import load_suite
-from prover.cli import build_parser
 from prover.config import SearchConfig
 from prover.errors import ConfigError, DataFormatError
+from prover.specs import load_object, make_heuristic, parse_rollout
+from seg_prover.cli import build_parser
 
 REPO = Path(__file__).resolve().parents[1]
 PLUGINS = Path(__file__).resolve().parent / "bench_plugins.py"
@@ -84,6 +84,7 @@ def _bench_cmd(trace: Path, tactics: Path, out: Path) -> list[str]:
                         "latency_s=0.04")]
 
 
+@pytest.mark.slow
 def test_sigkill_mid_run_then_resume_matches_uninterrupted_run(tmp_path: Path) -> None:
     trace, tactics = write_suite(tmp_path, n=15)
     killed, clean = tmp_path / "killed", tmp_path / "clean"
@@ -348,8 +349,10 @@ def test_filter_and_limit_select_theorems(suite: tuple[Path, Path], tmp_path: Pa
 
 
 def test_progress_bar_shows_proved_done_and_rate(suite: tuple[Path, Path], tmp_path: Path,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+                                                 capsys: pytest.CaptureFixture[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     trace, tactics = suite
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # a bar is drawn on terminals only
     args = [a for a in bench_args(trace, tactics, tmp_path / "run") if a != "--no-progress"]
     assert main(args) == 0
     err = capsys.readouterr().err
@@ -452,3 +455,27 @@ def test_minif2f_valid_leandojo_suite_skips_imo_2006_p3(shared_data: Path) -> No
     suite = load_suite(f"{path}#variant=lean_dojo_mew_v4.7.0")
     assert suite.skipped == ("imo_2006_p3",) and len(suite.theorems) == 243
     assert "imo_2006_p3" not in suite.names
+
+
+# ---- the library API takes objects ---------------------------------------------------------------
+def test_run_benchmark_takes_generator_and_heuristic_objects(suite: tuple[Path, Path],
+                                                              tmp_path: Path) -> None:
+    from bench_plugins import FewestBad
+
+    from benchmarks.config import BenchConfig
+    from prover.generators.fixed import FixedTacticGenerator
+
+    trace, tactics = suite
+    by_spec = run_benchmark(BenchConfig(suite=str(trace), backend="replay",
+                                        generator=f"fixed:{tactics}"),
+                            tmp_path / "spec", progress=False)
+    config = BenchConfig(suite=str(trace), backend="replay",
+                         generator=FixedTacticGenerator.from_file(tactics),
+                         heuristic=FewestBad())
+    by_object = run_benchmark(config, tmp_path / "object", progress=False)
+    assert by_object.proved == by_spec.proved == 6
+    stored = json.loads((tmp_path / "object" / "config.json").read_text())
+    assert stored["config"]["generator"] == "object:prover.generators.fixed.FixedTacticGenerator"
+    assert stored["config"]["heuristic"].endswith("FewestBad")
+    with pytest.raises(ConfigError, match="TacticGenerator"):
+        BenchConfig(suite=str(trace), backend="replay", generator=42)  # type: ignore[arg-type]

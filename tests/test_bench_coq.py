@@ -11,7 +11,7 @@ import pytest
 from bench_suite import read_results
 
 from benchmarks.minif2f import main
-from benchmarks.specs import make_environment
+from prover.specs import make_environment
 
 PLUGINS = Path(__file__).resolve().parent / "bench_plugins.py"
 

@@ -22,7 +22,7 @@ from benchmarks.metrics import summarize
 from benchmarks.minif2f import main
 from benchmarks.report import build_report
 from benchmarks.results import ResultsWriter, read_rows
-from benchmarks.specs import make_environment
+from prover.specs import make_environment
 
 REPO = Path(__file__).resolve().parents[1]
 PLUGINS = Path(__file__).resolve().parent / "bench_plugins.py"
@@ -249,6 +249,7 @@ def test_ctrl_c_in_process_releases_the_lock(
     assert sorted(r["theorem"] for r in read_results(out)) == plain_names(9)
 
 
+@pytest.mark.slow
 def test_ctrl_c_ends_with_one_line_and_exit_130_and_the_same_command_resumes(
         tmp_path: Path) -> None:
     trace, tactics = write_suite(tmp_path, n=12)
@@ -279,6 +280,7 @@ def test_ctrl_c_ends_with_one_line_and_exit_130_and_the_same_command_resumes(
 
 
 # ---- the per-tactic timeout has one source ----------------------------------------------------
+@pytest.mark.slow
 def test_tactic_timeout_goes_to_the_backend_and_not_to_the_search(
         suite: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     trace, tactics = suite

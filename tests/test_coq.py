@@ -133,6 +133,7 @@ async def test_vernacular_and_admit_never_reach_coq(env: CoqEnvironment) -> None
         assert state(await session.apply(session.root, "intros n.")).num_goals == 1
 
 
+@pytest.mark.slow
 async def test_tactic_timeout_then_session_still_works(env: CoqEnvironment) -> None:
     async with await env.open(CONJ) as session:
         began = time.monotonic()
@@ -171,6 +172,7 @@ async def test_restarts_are_bounded() -> None:
         await env.close()
 
 
+@pytest.mark.slow
 async def test_cancelled_apply_leaves_the_session_consistent(env: CoqEnvironment) -> None:
     async with await env.open(CONJ) as session:
         intro = state(await session.apply(session.root, "intros n."))
@@ -181,6 +183,7 @@ async def test_cancelled_apply_leaves_the_session_consistent(env: CoqEnvironment
         assert split.goals == ("n : nat\n⊢ n + 0 = n", "n : nat\n⊢ True")
 
 
+@pytest.mark.slow
 async def test_timeouts_by_the_caller_do_not_use_up_restarts() -> None:
     # A search's own tactic timeout cancels apply, which kills coqidetop on purpose: a search
     # with more timeouts than max_restarts must not end in EnvironmentCrashError.
@@ -517,6 +520,7 @@ async def test_huge_output_is_read_in_linear_time_with_bounded_feedback(
         assert state(await session.apply(session.root, "intros n.")).num_goals == 1
 
 
+@pytest.mark.slow
 async def test_a_stopped_process_is_killed_after_the_reply_deadline() -> None:
     env = CoqEnvironment(tactic_timeout_s=0.5, grace_s=0.3)
     try:
@@ -560,6 +564,7 @@ def _live_members(pgid: int) -> list[int]:
     return members
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 async def test_killing_coqidetop_kills_the_workers_it_started() -> None:
     # `par:` (refused for candidates) starts tactic workers that ignore Timeout; a killed

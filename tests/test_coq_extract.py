@@ -12,9 +12,9 @@ import pytest
 from prover.backends.coq import CoqEnvironment, stdlib_theories
 from prover.backends.coq_extract import extract_file
 from prover.backends.replay import ReplayEnvironment
-from prover.cli import main
 from prover.traces import read_trace
 from prover.types import Theorem
+from seg_prover.cli import main
 
 pytestmark = pytest.mark.skipif(shutil.which("coqidetop.opt") is None,
                                 reason="coqidetop.opt not on PATH (apt-get install -y coq)")
@@ -38,6 +38,7 @@ def check_steps(steps: list[dict]) -> dict[str, list[dict]]:
     return by_theorem
 
 
+@pytest.mark.slow
 async def test_extract_stdlib_files_records_replayable_trajectories() -> None:
     root = stdlib_theories()
     env = CoqEnvironment(max_processes=1)

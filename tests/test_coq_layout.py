@@ -94,6 +94,7 @@ _LINEAR = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_sentence_splitting_and_the_tactic_check_finish_on_400_kb() -> None:
     # Quadratic before (8 KB: 0.5-1 s, 32 KB: 6-16 s, 400 KB: never); linear now, about 0.3 s
     # for all of these (timings in benchmarks/coq_sentences.py). The generous limit only

@@ -48,6 +48,7 @@ async def test_a_process_killed_while_a_session_opens_is_restarted(tmp_path: Pat
         await env.close()
 
 
+@pytest.mark.slow
 async def test_a_process_that_keeps_crashing_is_a_crash_after_max_restarts(tmp_path: Path
                                                                           ) -> None:
     exe, counter = crashing_coqidetop(tmp_path, after=DURING_REPLAY, crash_on=None)
@@ -60,6 +61,7 @@ async def test_a_process_that_keeps_crashing_is_a_crash_after_max_restarts(tmp_p
         await env.close()
 
 
+@pytest.mark.slow
 async def test_a_crash_of_the_verify_process_is_retried_not_a_rejection(tmp_path: Path
                                                                         ) -> None:
     # Launch 1 is the session's; launch 2 (verify's) dies while the prefix replays. Before:
@@ -202,6 +204,7 @@ async def test_closing_sessions_with_tactics_in_flight_never_kills_or_restarts_c
 # ---- tactic timeouts: Coq's own, counted from when a tactic runs -----------------------------
 
 
+@pytest.mark.slow
 async def test_a_tactic_queued_behind_slow_ones_is_never_recorded_as_a_timeout() -> None:
     # Coq's Timeout is 1 s; two looping candidates run first, one at a time (one process).
     # The search's own 1.5 s timer used to start when it handed the third candidate over, so

@@ -18,10 +18,10 @@ from benchmarks.coq_suite import (
     manifest_path,
     online_records,
 )
-from prover.cli import main
 from prover.errors import ConfigError, DataFormatError
 from prover.generators.fixed import FixedTacticGenerator
 from prover.types import Candidate, ProofState
+from seg_prover.cli import main
 
 needs_coq = pytest.mark.skipif(shutil.which("coqidetop.opt") is None,
                                reason="coqidetop.opt not on PATH (apt-get install -y coq)")
@@ -67,6 +67,7 @@ def test_load_coq_suite_reads_statements_from_the_installed_stdlib() -> None:
     assert load_coq_suite(split="test", limit=20) == theorems  # a fixed order
 
 
+@pytest.mark.slow
 @needs_coq
 def test_build_manifest_split_and_index_records(tmp_path: Path) -> None:
     out = tmp_path / "extract"
@@ -96,9 +97,9 @@ def test_build_manifest_split_and_index_records(tmp_path: Path) -> None:
 
 def test_demo_falls_back_to_replay_without_coq(monkeypatch: pytest.MonkeyPatch,
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    import prover.cli
+    import seg_prover.demo
 
-    monkeypatch.setattr(prover.cli.shutil, "which", lambda name: None)
+    monkeypatch.setattr(seg_prover.demo.shutil, "which", lambda name: None)
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
     assert "coqidetop.opt is not on PATH" in out and "replay demo" in out
@@ -111,7 +112,7 @@ def test_demo_replay_flag(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 async def test_coq_index_generator_spec_leaves_the_test_files_out(tmp_path: Path) -> None:
-    from benchmarks.specs import absolutize_spec, make_generator
+    from benchmarks.specs import absolute_spec, make_generator
     from prover.traces import TraceRecord, write_trace
 
     data = load_manifest()
@@ -124,7 +125,7 @@ async def test_coq_index_generator_spec_leaves_the_test_files_out(tmp_path: Path
         write_trace([TraceRecord(f"lemma_of_{stem}", state, None, "state", (state,)),
                      TraceRecord(f"lemma_of_{stem}", state, tactic, "proved", ())],
                     files / f"{stem}.traces.jsonl")
-    spec = absolutize_spec(f"coq-index:{tmp_path / 'extract'}")
+    spec = absolute_spec(f"coq-index:{tmp_path / 'extract'}")
     assert spec == f"coq-index:{(tmp_path / 'extract').resolve()}"
     generator = make_generator(spec)
     tactics = [c.tactic for c in await generator.propose(ProofState((state,)), 8)]

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 from tiny_models import tiny_t5
 
-from prover.cli import data_path, main
+from prover.cli import data_path
 from prover.errors import ConfigError
 from prover.generators.batching import MicroBatcher
 from prover.generators.fixed import FixedTacticGenerator
 from prover.generators.hf import HFTacticGenerator
 from prover.generators.openai import OpenAICompatibleGenerator
-from prover.generators.spec import make_generator
+from prover.specs import make_generator
 from prover.types import ProofState
+from seg_prover.cli import main
 
 STATE = ProofState(("⊢ True",))
 
@@ -101,3 +103,34 @@ def test_cli_search_with_a_generator_spec(capsys: pytest.CaptureFixture[str]) ->
     assert main(["search", str(trace), str(tactics), "--generator", "fixed:x"]) == 2
     assert main(["search", str(trace), "--generator", "bogus"]) == 2
     assert "a generator spec is one of" in capsys.readouterr().err
+
+
+# ---- one spec language ----------------------------------------------------------------------
+def test_every_part_takes_options_after_a_hash(tmp_path: Path) -> None:
+    from heuristics.builtin import NormalizedLogProb
+    from prover.backends.replay import ReplayEnvironment
+    from prover.specs import make_environment, make_heuristic, parse_rollout
+
+    heuristic = make_heuristic("normalized#alpha=0.25")
+    assert isinstance(heuristic, NormalizedLogProb) and heuristic.alpha == 0.25
+    rollout = parse_rollout("3#mode=sample&probes=2")
+    assert rollout is not None and (rollout.depth, rollout.probes, rollout.mode) == (3, 2, "sample")
+    assert parse_rollout("3,2,mode=sample") == rollout
+    env = make_environment("replay#latency_s=0.5", trace=str(data_path("demo_trace.jsonl")))
+    assert isinstance(env, ReplayEnvironment)
+
+
+def test_a_new_generator_kind_is_one_entry(tmp_path: Path) -> None:
+    from prover.specs import GENERATOR_KINDS, GeneratorKind, Spec
+
+    def echo(spec: Spec) -> FixedTacticGenerator:
+        return FixedTacticGenerator([spec.target, *spec.option_dict().values()])
+
+    kinds = {**GENERATOR_KINDS, "echo": GeneratorKind(echo, "echo:TACTIC[#k=TACTIC]")}
+    generator = make_generator("echo:simp#then=rfl", kinds)
+    assert isinstance(generator, FixedTacticGenerator)
+    assert [c.tactic for c in asyncio.run(generator.propose(STATE, 4))] == ["simp", "rfl"]
+    with pytest.raises(ConfigError, match="did you mean 'echo'"):
+        make_generator("ecoh:simp", kinds)
+    with pytest.raises(ConfigError, match="unknown generator kind 'echo'"):
+        make_generator("echo:simp")  # not in the built-in table

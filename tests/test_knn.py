@@ -289,6 +289,7 @@ def test_bad_json_line_and_bad_pairs_and_config(tmp_path: Path) -> None:
 
 # --- real data -----------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_leave_one_theorem_out_beats_most_frequent_tactics(shared_data: Path) -> None:
     path = shared_data / STEPS_FILE
     if not path.is_file():

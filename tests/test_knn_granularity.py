@@ -11,7 +11,7 @@ from benchmarks.knn_granularity import compare, format_table, leave_one_out
 from benchmarks.specs import make_generator as bench_generator
 from prover.errors import ConfigError
 from prover.generators.knn import KNNTacticGenerator
-from prover.generators.spec import make_generator
+from prover.specs import make_generator
 from prover.types import ProofState
 from rollout.policy.retrieval import knn_at_granularity, unit_pairs
 from rollout.segments import SourceTally, Trajectory, TrajectoryStep, iter_trajectories

@@ -155,6 +155,7 @@ def test_long_text_is_split_in_one_pass() -> None:
     assert split_lean_tactics("/-" * 50_000) == ["/-" * 50_000]
 
 
+@pytest.mark.slow
 async def test_replay_of_the_real_steps_finds_every_replayable_proof(shared_data: Path) -> None:
     from benchmarks.lean_replay_check import run
     from prover import SearchConfig

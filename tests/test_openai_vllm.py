@@ -111,7 +111,7 @@ async def test_a_prompt_still_too_long_gives_no_candidates_not_an_error(
 
 
 def test_the_spec_takes_the_servers_max_logprobs() -> None:
-    from prover.generators.spec import make_generator
+    from prover.specs import make_generator
 
     made = make_generator("openai:http://127.0.0.1:8000/v1#model=m&strategy=beam"
                           "&server_max_logprobs=64")

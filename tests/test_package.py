@@ -14,7 +14,7 @@ import prover.generators
 import prover.view
 import rollout
 import rollout.tactic_text
-from prover.cli import main
+from seg_prover.cli import main
 
 PINNED = {
     prover: {
@@ -88,3 +88,29 @@ def test_cli_reports_bad_input_without_traceback(tmp_path, capsys) -> None:  # t
     assert main(["search", str(bad), str(tactics)]) == 2
     err = capsys.readouterr().err
     assert "bad.jsonl, line 1" in err and "'state'" in err
+
+
+def test_the_core_never_imports_benchmarks_or_the_command() -> None:
+    # Lazy imports count: `prover` is the engine, `benchmarks` and `seg_prover` sit on top.
+    import ast
+    from pathlib import Path
+
+    root = Path(prover.__file__).parent
+    upward = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            upward += [f"{path.relative_to(root)}: {n}" for n in names
+                       if n.split(".")[0] in ("benchmarks", "seg_prover")]
+    assert upward == []
+
+
+def test_python_dash_m_seg_prover_runs_a_search() -> None:
+    from prover.cli import data_path
+
+    proc = subprocess.run([sys.executable, "-m", "seg_prover", "search",
+                           str(data_path("demo_trace.jsonl")), str(data_path("demo_tactics.json")),
+                           "--theorem", "two_mul_demo"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "two_mul_demo: proved" in proc.stdout

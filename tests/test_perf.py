@@ -14,14 +14,15 @@ from pathlib import Path
 import pytest
 
 from benchmarks.perf import PerfConfig, closed_loop_bound
-from prover.cli import main
 from prover.errors import ConfigError
+from seg_prover.cli import main
 
 
 def _ratio(value: object) -> bool:
     return isinstance(value, float) and math.isfinite(value) and value > 0
 
 
+@pytest.mark.slow
 def test_perf_quick_computes_every_ratio(tmp_path: Path,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "perf.json"

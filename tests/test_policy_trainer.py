@@ -20,14 +20,14 @@ from transformers import (
     T5ForConditionalGeneration,
 )
 
-from prover.cli import main
 from prover.errors import ConfigError, DataFormatError
 from prover.generators.hf import HFTacticGenerator
 from prover.generators.knn import state_goals
 from prover.generators.policy_record import RECORD_NAME, read_policy_record
-from prover.generators.spec import make_generator
+from prover.specs import make_generator
 from prover.types import ProofState
 from rollout import PolicyTrainer
+from seg_prover.cli import main
 
 PAIRS = [
     ("n : ℕ\n⊢ n + 0 = n", "simp"),
@@ -102,6 +102,7 @@ def best_eval_loss(out: Path) -> float:
     return min(entry["eval_loss"] for entry in state["log_history"] if "eval_loss" in entry)
 
 
+@pytest.mark.slow
 def test_causal_policy_from_the_cli_memorises_segments(tmp_path: Path, one_thread: None,
                                                        capsys: Any) -> None:
     data = write_pairs(tmp_path / "pairs.jsonl")
@@ -123,6 +124,7 @@ def test_causal_policy_from_the_cli_memorises_segments(tmp_path: Path, one_threa
     assert_proposes_the_trained_segments(out, "bfs-prover")
 
 
+@pytest.mark.slow
 def test_seq2seq_policy_memorises_segments_and_serves_from_a_spec(tmp_path: Path,
                                                                   one_thread: None) -> None:
     data = write_pairs(tmp_path / "pairs.jsonl")

@@ -25,7 +25,7 @@ from heuristics.progress import (
 from heuristics.progress.heuristic import DEFAULT_STEP_WEIGHT, ProgressPredictor, edge_query
 from heuristics.progress.template import PROGRESS_TEMPLATE, format_progress_input
 from prover import BestFirstSearch, ConfigError, DataFormatError, ProofState, SearchNode, Theorem
-from prover.cli import main
+from seg_prover.cli import main
 
 PINNED = {"ProgressTrainer", "ProgressDataset", "create_sample_dataset", "build_progress_dataset",
           "ProgressScorer", "ProgressHeuristic"}

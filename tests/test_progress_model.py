@@ -41,7 +41,7 @@ from heuristics.progress.scorer import MODEL_ENV_VAR, resolve_device
 from heuristics.progress.template import ensure_pad_token, format_progress_input
 from heuristics.progress.trainer import split_sizes
 from prover import ConfigError, ProofState, SearchNode
-from prover.cli import main
+from seg_prover.cli import main
 
 EXTRA_CHARS = "⊢∧∨¬→↔∀∃⟨⟩ℕℤℝℚ≤≥≠⁻¹₁₂√πα"
 

@@ -13,7 +13,7 @@ import pytest
 from helpers import TraceBuilder, generator
 
 from prover import BestFirstSearch, SearchConfig, Theorem
-from prover.cli import build_parser, config_from_args
+from prover.cli import config_from_args
 from prover.env import Session, SessionBase
 from prover.errors import (
     BackendUnavailableError,
@@ -21,6 +21,7 @@ from prover.errors import (
     EnvironmentCrashError,
 )
 from prover.types import Outcome, ProofState
+from seg_prover.cli import build_parser
 
 
 class _Wrapped(SessionBase):

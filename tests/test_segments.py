@@ -12,7 +12,6 @@ import pytest
 from helpers import TraceBuilder
 
 from prover.backends.lean_layout import split_lean_tactics
-from prover.cli import main
 from prover.errors import ConfigError, DataFormatError
 from prover.traces import split_lean_goals, write_trace
 from rollout import (
@@ -24,6 +23,7 @@ from rollout import (
     training_pairs,
 )
 from rollout.segments import detect_format, segment_spans
+from seg_prover.cli import main
 
 LEANDOJO_STEPS = "trajectories/leandojo_benchmark4_subset_steps.jsonl"
 
@@ -425,6 +425,7 @@ LEANDOJO_FILES = (LEANDOJO_STEPS, "trajectories/leandojo_benchmark4_subset/long1
                   "trajectories/leandojo_benchmark4_subset/val20.json")
 
 
+@pytest.mark.slow
 def test_every_output_from_the_shared_lean_data_splits_back(shared_data: Path, tmp_path: Path,
                                                             capsys: Any) -> None:
     multi_line_outputs = 0

@@ -12,7 +12,6 @@ from bench_suite import bench_args, plain_names, provable, read_results, write_s
 from view_trees import big_tree, small_tree
 
 from benchmarks.minif2f import main as bench_main
-from prover.cli import main
 from prover.config import SearchResult, SearchStats
 from prover.errors import DataFormatError
 from prover.view.html import render_page, write_run_view
@@ -27,6 +26,7 @@ from prover.view.tree_json import (
     read_tree,
     tree_filename,
 )
+from seg_prover.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -86,6 +86,7 @@ def _png_pixels(data: bytes) -> tuple[int, int, list[bytes]]:
     return width, bpp, rows
 
 
+@pytest.mark.slow
 def test_page_renders_the_proof_and_a_non_blank_screenshot(tmp_path: Path) -> None:
     tree = small_tree()
     result = SearchResult("demo_lemma", "proved", tree.extract_proof(), SearchStats(), None, tree)
@@ -111,6 +112,7 @@ def test_page_renders_the_proof_and_a_non_blank_screenshot(tmp_path: Path) -> No
     assert sum(px != b"\xff\xff\xff" for px in canvas) > 300
 
 
+@pytest.mark.slow
 def test_a_large_tree_is_folded_and_searchable(tmp_path: Path) -> None:
     tree = big_tree(4000)
     result = SearchResult("big", "proved", tree.extract_proof(), SearchStats(), None, tree)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.coq_demo import DEMO_LEMMAS, demo_theorems
-from prover.cli import main
+from seg_prover.cli import main
 
 needs_coq = pytest.mark.skipif(shutil.which("coqidetop.opt") is None,
                                reason="coqidetop.opt not on PATH (apt-get install -y coq)")

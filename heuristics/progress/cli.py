@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import fields
 from typing import Any
 
+from prover.cli import add_progress_argument
+
 _TRAIN_HELP = {
     "data_path": "JSONL of {goal, prefix?, tactic, steps_remaining} lines",
     "model_name": "encoder to fine-tune (a local directory or a Hugging Face name)",
@@ -38,6 +40,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         kind: Callable[[str], Any] = type(spec.default)  # str, int or float
         parser.add_argument(flag, type=kind, default=spec.default,
                             help=f"{help_text} (default: {spec.default})")
+    add_progress_argument(parser)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -47,7 +50,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     logging.getLogger("heuristics.progress").setLevel(logging.INFO)  # per-epoch MSE / MAE
     trainer = ProgressTrainer(**{spec.name: getattr(args, spec.name)
                                  for spec in fields(ProgressTrainer)})
-    metrics = trainer.train()
+    metrics = trainer.train(progress=not args.no_progress)
     print(json.dumps(metrics, indent=1, sort_keys=True))
     return 0
 
@@ -88,7 +91,7 @@ def add_sample_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-n", type=int, default=200, help="number of examples (default: 200)")
     parser.add_argument("--max-steps", type=int, default=6,
                         help="longest synthetic proof (default: 6)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
 
 
 def cmd_sample(args: argparse.Namespace) -> int:

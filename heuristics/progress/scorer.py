@@ -128,6 +128,9 @@ class ProgressScorer:
 
 
 def _load(path: str, device: str, from_env: bool) -> tuple[Any, Any]:
+    from prover.extras import require
+
+    require("transformers", extra="hf")
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     origin = f" (from {MODEL_ENV_VAR})" if from_env else ""

@@ -75,12 +75,18 @@ class ProgressTrainer:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ConfigError(f"ProgressTrainer.seed must be an integer, got {self.seed!r}")
 
-    def train(self) -> dict[str, float]:
+    def train(self, *, progress: bool = True) -> dict[str, float]:
         """Train, keep the checkpoint with the lowest eval MSE, save it with its tokenizer to
         ``output_dir``, print where, and return its eval metrics (``eval_mse``, ``eval_mae``,
-        ``eval_loss``) with ``train_loss``, ``epoch`` and the split sizes."""
+        ``eval_loss``) with ``train_loss``, ``epoch`` and the split sizes. ``progress``: the
+        ``transformers`` bar, drawn only when stderr is a terminal."""
         import numpy as np
-        import torch
+
+        from prover.cli import progress_wanted
+        from prover.extras import require
+
+        torch = require("torch", extra="hf")
+        require("transformers", extra="hf")
         from transformers import (
             AutoModelForSequenceClassification,
             AutoTokenizer,
@@ -122,6 +128,7 @@ class ProgressTrainer:
             greater_is_better=False,
             save_total_limit=1,
             report_to="none",
+            disable_tqdm=not progress_wanted(progress),
             # pinning only helps host-to-GPU copies; on CPU torch warns that it is unused
             dataloader_pin_memory=torch.cuda.is_available(),
         )

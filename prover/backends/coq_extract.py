@@ -38,6 +38,7 @@ from typing import Any
 
 from prover.backends.coq import CoqConfig, CoqEnvironment, stdlib_theories
 from prover.backends.coq_sources import CoqLemma, extract_lemmas, stdlib_module_name
+from prover.cli import add_progress_argument, progress_wanted
 from prover.errors import ConfigError, ProverError
 from prover.traces import TraceRecord
 from prover.types import Proved, StateReached, Theorem, outcome_kind
@@ -291,7 +292,7 @@ def register(subparsers: Any) -> None:
     extract.add_argument("--workers", type=int, default=1, help="files replayed at once")
     extract.add_argument("--coq-arg", action="append", default=[],
                          help="extra coqidetop flag (repeatable), e.g. --coq-arg=-R")
-    extract.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_argument(extract)
     extract.set_defaults(func=_cmd_extract)
     coq.set_defaults(func=lambda args: (coq.print_help(), 2)[1])
 
@@ -309,7 +310,8 @@ def _cmd_extract(args: argparse.Namespace) -> int:
                        args=tuple(args.coq_arg))
     stdlib = args.root is None or root.resolve() == stdlib_theories().resolve()
     total = asyncio.run(extract_tree(Path(args.out_dir), files, root, config,
-                                     workers=args.workers, progress=not args.no_progress,
+                                     workers=args.workers,
+                                     progress=progress_wanted(not args.no_progress),
                                      stdlib=stdlib))
     print(f"{total['files']} files, {total['lemmas']} lemmas, {total['steps']} steps "
           f"({total['seconds']} s of replay); skipped {total['skipped_total']} lemmas:")

@@ -62,6 +62,9 @@ class CoqSession(SessionBase):
         self.document = document
         self.restarts = 0
         self.kills = 0
+        # Why this session last stopped its process on purpose (a timeout, a bad reply, a
+        # cancel): the restart that follows is logged as that, not as a crash.
+        self._stopped_for: str | None = None
         self.tactics_run = 0
         self._proc = proc
         self._spawned = proc is not None  # a process was handed over or started already
@@ -112,13 +115,16 @@ class CoqSession(SessionBase):
                     proc = await self._spawn()
                 return await self._load_base(proc)
             except CoqDied as exc:
-                log.warning("%s: coqidetop died while opening (%s); restarting",
-                            self.theorem.name, exc)
+                self._log_restart(exc, "while opening")
 
     async def _spawn(self) -> CoqProcess:
         restart = self._spawned
         self._spawned = True
         if restart:
+            if self._stopped_for is not None:
+                log.info("%s: restarting coqidetop after %s (stopped on purpose, not a crash); "
+                         "replaying the file prefix", self.theorem.name, self._stopped_for)
+                self._stopped_for = None
             self.restarts += 1
             # Processes this session killed on purpose (no answer in time) are not counted.
             if self.restarts - self.kills > self.config.max_restarts:
@@ -230,17 +236,20 @@ class CoqSession(SessionBase):
                 return await self._run(handle, sentence)
             except CoqHung:
                 self.kills += 1
+                self._stopped_for = (f"a tactic timeout (no answer within "
+                                     f"{self.config.reply_timeout_s:.3g} s)")
                 return TacticTimeout(f"coqidetop gave no answer within "
                                      f"{self.config.reply_timeout_s:.3g} s (restarted)")
             except CoqBadReply as exc:
                 # Deterministic for this tactic: a retry would fail again and spend a
                 # restart; the process was killed, the next call starts a fresh one.
                 self.kills += 1
+                self._stopped_for = "an unreadable reply"
                 return TacticError(f"unreadable reply from coqidetop (restarted): {exc}")
             except CoqDied as exc:
                 if self._closed:
                     break
-                log.warning("%s: coqidetop died (%s); restarting", self.theorem.name, exc)
+                self._log_restart(exc, "running a tactic")
                 if attempt == 1:
                     return TacticError(f"coqidetop died running this tactic: {exc}")
             except asyncio.CancelledError:
@@ -249,9 +258,19 @@ class CoqSession(SessionBase):
                     # it does not use up max_restarts.
                     self._proc.kill()
                     self.kills += 1
+                    self._stopped_for = "a cancelled tactic (a timeout of the caller)"
                 raise
         raise EnvironmentCrashError(f"{self.theorem.name}: the session was closed while the "
                                     f"tactic ran")
+
+    def _log_restart(self, exc: CoqDied, doing: str) -> None:
+        """A process gone: after a stop on purpose (timeout) that is a restart, logged at
+        INFO as such; otherwise a crash, a warning."""
+        if self._stopped_for is not None:
+            log.info("%s: coqidetop restarts after %s (stopped on purpose, not a crash)",
+                     self.theorem.name, self._stopped_for)
+        else:
+            log.warning("%s: coqidetop died %s (%s); restarting", self.theorem.name, doing, exc)
 
     async def _ensure_process(self) -> CoqProcess:
         if self._proc is None or not self._proc.alive:

@@ -15,7 +15,7 @@ _LAZY = {
     "KNNTacticGenerator": "prover.generators.knn",
     "DecodingConfig": "prover.generators.decoding",
     "PromptTemplate": "prover.generators.templates",
-    "make_generator": "prover.generators.spec",
+    "make_generator": "prover.specs",
 }
 
 

@@ -184,8 +184,9 @@ class HFTacticGenerator:
         is served with the template it was trained on (its
         :mod:`~prover.generators.policy_record`).
         """
-        import transformers
+        from prover.extras import require
 
+        transformers = require("transformers", extra="hf")
         if template is not None:  # a typo must fail now, not after a multi-GB download
             get_template(template)
         else:

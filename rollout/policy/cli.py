@@ -9,6 +9,7 @@ import json
 import logging
 from typing import Any
 
+from prover.cli import add_progress_argument, progress_wanted
 from rollout.policy.trainer import PolicyTrainer
 
 _HELP = {
@@ -47,14 +48,15 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         help="bfloat16 mixed precision (default: when a CUDA GPU supports it)")
     parser.add_argument("--gguf-file", default=None,
                         help="start from this GGUF file inside --model-name (pip install gguf)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_argument(parser)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Run :meth:`PolicyTrainer.train` with the parsed options; print the final metrics."""
     logging.getLogger("rollout.policy").setLevel(logging.INFO)  # per-epoch eval loss
     options: dict[str, Any] = {name: getattr(args, name) for name in _HELP}
-    trainer = PolicyTrainer(**options, bf16=args.bf16, progress=not args.no_progress,
+    trainer = PolicyTrainer(**options, bf16=args.bf16,
+                            progress=progress_wanted(not args.no_progress),
                              gguf_file=args.gguf_file)
     metrics = trainer.train()
     print(json.dumps(metrics, indent=1, sort_keys=True))

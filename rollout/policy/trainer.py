@@ -133,8 +133,10 @@ class PolicyTrainer:
         policy record to ``output_dir``, print how to serve it, and return its eval metrics
         (``eval_loss``) with ``train_loss``, ``epoch``, the split sizes, ``skipped_lines``,
         ``too_long`` and ``train_seconds``."""
-        import torch
-        import transformers
+        from prover.extras import require
+
+        torch = require("torch", extra="hf")
+        transformers = require("transformers", extra="hf")
         from transformers import Trainer, TrainingArguments, set_seed
 
         started = time.monotonic()

@@ -58,7 +58,8 @@ def import_lean_dojo() -> Any:
         return importlib.import_module("lean_dojo")
     except ImportError as exc:
         raise BackendUnavailableError(
-            f"lean_dojo cannot be imported ({exc}): install it with `pip install lean-dojo`"
+            f"lean_dojo cannot be imported ({exc}): it comes with the 'lean' extra, "
+            f"pip install 'seg-prover[lean]'"
         ) from exc
     except (subprocess.CalledProcessError, FileNotFoundError) as exc:
         raise BackendUnavailableError(

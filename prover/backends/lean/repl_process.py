@@ -67,7 +67,8 @@ def import_lean_interact() -> Any:
         return importlib.import_module("lean_interact.interface")
     except ImportError as exc:
         raise BackendUnavailableError(
-            f"lean_interact cannot be imported ({exc}): `pip install lean-interact`") from exc
+            f"lean_interact cannot be imported ({exc}): it comes with the 'lean' extra, "
+            f"pip install 'seg-prover[lean]'") from exc
 
 
 class LeanServerFactory:
