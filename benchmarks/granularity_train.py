@@ -233,8 +233,8 @@ def train_all(extraction_dir: str | Path, policies_dir: str | Path,
     """Train (or reuse) one policy per granularity under ``policies_dir/G``; returns each
     policy's directory and its :class:`TrainingCost` (also written to ``cost.json``)."""
     from benchmarks.coq_suite import index_trace_files
+    from prover.trajectories import SourceTally, iter_trajectories
     from rollout.policy.retrieval import unit_pairs
-    from rollout.segments import SourceTally, iter_trajectories
 
     root = Path(policies_dir)
     out: dict[str, tuple[str, TrainingCost]] = {}

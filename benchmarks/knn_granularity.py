@@ -27,8 +27,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from prover.generators.knn import KNNTacticGenerator
+from prover.trajectories import SourceTally, Trajectory, iter_trajectories
 from rollout.policy.retrieval import UnitPairs, unit_pairs
-from rollout.segments import GRANULARITIES, SourceTally, Trajectory, iter_trajectories
+from rollout.segments import GRANULARITIES
 
 DEFAULT_STEPS = (Path(__file__).resolve().parents[2] / "shared" / "data" / "trajectories"
                  / "leandojo_benchmark4_subset_steps.jsonl")

@@ -37,7 +37,8 @@ from typing import Any
 from prover import BestFirstSearch, FixedTacticGenerator, ReplayEnvironment, SearchConfig, Theorem
 from prover.backends.lean_layout import split_lean_tactics
 from prover.traces import from_leandojo_steps, iter_jsonl, split_lean_goals
-from rollout.segments import Trajectory, load_trajectories, training_pairs
+from prover.trajectories import Trajectory, load_trajectories
+from rollout.segments import training_pairs
 
 DEFAULT_STEPS = (Path(__file__).resolve().parents[2] / "shared" / "data" / "trajectories"
                  / "leandojo_benchmark4_subset_steps.jsonl")

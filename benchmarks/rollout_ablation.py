@@ -57,9 +57,9 @@ from prover.generators.base import TacticGenerator, merge_candidates
 from prover.generators.fixed import FixedTacticGenerator
 from prover.search import BestFirstSearch
 from prover.traces import TraceRecord, read_trace, split_lean_goals
+from prover.trajectories import load_trajectories
 from prover.types import Candidate, ProofState, Theorem
 from rollout.config import RolloutConfig
-from rollout.segments import load_trajectories
 
 log = logging.getLogger(__name__)
 

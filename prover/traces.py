@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from prover.errors import DataFormatError
+from prover.records import Where, field_of, iter_jsonl, parse_lean_step
 from prover.types import (
     Outcome,
     OutcomeKind,
@@ -95,45 +96,23 @@ def split_lean_goals(pp: str) -> tuple[str, ...]:
     return tuple(goals)
 
 
-def _field(obj: Mapping[str, Any], name: str, kinds: tuple[type, ...], where: dict[str, Any],
-           *, required: bool = True) -> Any:
-    if name not in obj:
-        if required:
-            raise DataFormatError("missing required field", field=name, **where)
-        return None
-    value = obj[name]
-    if value is None and not required:
-        return None
-    if isinstance(value, bool) and bool not in kinds:
-        raise DataFormatError(f"expected {_names(kinds)}, got bool", field=name, **where)
-    if not isinstance(value, kinds):
-        raise DataFormatError(
-            f"expected {_names(kinds)}, got {type(value).__name__}", field=name, **where
-        )
-    return value
-
-
-def _names(kinds: tuple[type, ...]) -> str:
-    return " or ".join(k.__name__ for k in kinds)
-
-
 def parse_trace_record(obj: Any, *, path: str | Path | None = None,
                        line: int | None = None) -> TraceRecord:
     """Validate one decoded JSON object as a trace record."""
     where: dict[str, Any] = {"path": path, "line": line}
     if not isinstance(obj, dict):
         raise DataFormatError(f"expected a JSON object, got {type(obj).__name__}", **where)
-    theorem = _field(obj, "theorem", (str,), where)
-    state = _field(obj, "state", (str,), where)
+    theorem = field_of(obj, "theorem", (str,), where)
+    state = field_of(obj, "state", (str,), where)
     if "tactic" not in obj:
         raise DataFormatError("missing required field (null for a root record)",
                               field="tactic", **where)
-    tactic = _field(obj, "tactic", (str,), where, required=False)
-    outcome = _field(obj, "outcome", (str,), where)
+    tactic = field_of(obj, "tactic", (str,), where, required=False)
+    outcome = field_of(obj, "outcome", (str,), where)
     if outcome not in OUTCOME_KINDS:
         raise DataFormatError(f"unknown outcome {outcome!r}; expected one of {OUTCOME_KINDS}",
                               field="outcome", **where)
-    goals_value = _field(obj, "goals", (list,), where, required=outcome == "state")
+    goals_value = field_of(obj, "goals", (list,), where, required=outcome == "state")
     goals = tuple(goals_value or ())
     for goal in goals:
         if not isinstance(goal, str):
@@ -141,8 +120,8 @@ def parse_trace_record(obj: Any, *, path: str | Path | None = None,
                                   field="goals", **where)
     if outcome == "state" and not goals:
         raise DataFormatError("a 'state' outcome needs at least one goal", field="goals", **where)
-    message = _field(obj, "message", (str,), where, required=False)
-    latency = _field(obj, "latency_s", (int, float), where, required=False)
+    message = field_of(obj, "message", (str,), where, required=False)
+    latency = field_of(obj, "latency_s", (int, float), where, required=False)
     if isinstance(latency, int) and abs(latency) > 1e300:  # math.isfinite would overflow
         latency = math.inf if latency > 0 else -math.inf
     if latency is not None and (not math.isfinite(latency) or latency < 0):
@@ -153,30 +132,6 @@ def parse_trace_record(obj: Any, *, path: str | Path | None = None,
                               field="outcome", **where)
     return TraceRecord(theorem, state, tactic, outcome, goals, message,
                        float(latency) if latency is not None else None)
-
-
-def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
-    """Yield ``(line_number, decoded_object)`` for each non-blank line; a line that is not
-    UTF-8 or not JSON raises DataFormatError naming it."""
-    # Bytes that are not UTF-8 decode to lone surrogates here and are reported with their
-    # line (strict decoding would fail on a whole buffered chunk, line unknown).
-    with open(path, encoding="utf-8", errors="surrogateescape") as handle:
-        for number, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            try:
-                text.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                raise DataFormatError(f"not UTF-8 text (column {exc.start + 1})",
-                                      path=path, line=number) from None
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise DataFormatError(f"invalid JSON: {exc.msg} (column {exc.colno})",
-                                      path=path, line=number) from exc
-            except (RecursionError, ValueError) as exc:  # nested too deep, a huge number
-                raise DataFormatError(f"invalid JSON: {exc}", path=path, line=number) from None
-            yield number, obj
 
 
 def read_trace(path: str | Path) -> list[TraceRecord]:
@@ -214,9 +169,6 @@ def write_trace(records: Iterable[TraceRecord], path: str | Path) -> int:
     return count
 
 
-_STEP_FIELDS = ("full_name", "state_before", "tactic", "state_after")
-
-
 def from_leandojo_steps(records: Iterable[Mapping[str, Any]], *,
                         path: str | Path | None = None) -> list[TraceRecord]:
     """Convert LeanDojo-style step records into trace records.
@@ -239,22 +191,20 @@ def _convert_steps(numbered: Iterable[tuple[int, Any]], path: str | Path | None
                    ) -> list[TraceRecord]:
     out: list[TraceRecord] = []
     seen_roots: set[str] = set()
-    for line, record in numbered:
-        where: dict[str, Any] = {"path": path, "line": line}
-        if not isinstance(record, Mapping):
-            raise DataFormatError(f"expected an object, got {type(record).__name__}", **where)
-        name, before, tactic, after = (_field(record, f, (str,), where) for f in _STEP_FIELDS)
-        before_goals = split_lean_goals(before)
+    for line, obj in numbered:
+        where: Where = {"path": path, "line": line}
+        step = parse_lean_step(obj, where)
+        before_goals = split_lean_goals(step.state_before)
         if not before_goals:
             raise DataFormatError("state_before has no goal (no '⊢')", field="state_before",
                                   **where)
         before_text = "\n\n".join(before_goals)
-        if name not in seen_roots:
-            seen_roots.add(name)
-            out.append(TraceRecord(name, before_text, None, "state", before_goals))
-        after_goals = split_lean_goals(after)
+        if step.theorem not in seen_roots:
+            seen_roots.add(step.theorem)
+            out.append(TraceRecord(step.theorem, before_text, None, "state", before_goals))
+        after_goals = split_lean_goals(step.state_after)
         outcome: OutcomeKind = "state" if after_goals else "proved"
-        out.append(TraceRecord(name, before_text, tactic, outcome, after_goals))
+        out.append(TraceRecord(step.theorem, before_text, step.tactic, outcome, after_goals))
     return out
 
 

@@ -12,9 +12,9 @@ from benchmarks.specs import make_generator as bench_generator
 from prover.errors import ConfigError
 from prover.generators.knn import KNNTacticGenerator
 from prover.specs import make_generator
+from prover.trajectories import SourceTally, Trajectory, TrajectoryStep, iter_trajectories
 from prover.types import ProofState
 from rollout.policy.retrieval import knn_at_granularity, unit_pairs
-from rollout.segments import SourceTally, Trajectory, TrajectoryStep, iter_trajectories
 
 
 def lean_trajectory(theorem: str) -> Trajectory:

@@ -22,7 +22,7 @@ from rollout import (
     split_into_segments,
     training_pairs,
 )
-from rollout.segments import detect_format, segment_spans
+from rollout.segments import detect_format, segment_spans, trajectory_spans
 from seg_prover.cli import main
 
 LEANDOJO_STEPS = "trajectories/leandojo_benchmark4_subset_steps.jsonl"
@@ -194,7 +194,7 @@ def test_trace_file_gives_shortest_proved_paths(tmp_path: Path) -> None:
     assert traj.tactics == ("intro", "constructor", "simp", "ring")
     assert traj.goal_counts == (1, 1, 2, 1, 0)
     assert traj.steps[2].state == "\n\n".join(TraceBuilder.goals("B+C"))
-    assert traj.spans() == [(0, 2), (2, 3), (3, 4)]
+    assert trajectory_spans(traj) == [(0, 2), (2, 3), (3, 4)]
 
     two = load_trajectories(path, proofs_per_theorem=2).trajectories
     assert [t.tactics for t in two] == [("intro", "constructor", "simp", "ring"),
@@ -243,7 +243,7 @@ def test_leandojo_nonlinear_chain_is_reconstructed(tmp_path: Path) -> None:
     # inputs are full states: the pending case neg is part of the state simp [h] sees
     assert traj.steps[1].state.count("⊢") == 2 and "case neg" in traj.steps[1].state
     assert traj.steps[2].state.startswith("case neg") and traj.steps[2].state.count("⊢") == 1
-    assert traj.spans() == [(0, 1), (1, 2), (2, 3)]
+    assert trajectory_spans(traj) == [(0, 1), (1, 2), (2, 3)]
 
     local = load_trajectories(path, nonlinear="local").trajectories[0]
     assert [s.state.count("⊢") for s in local.steps] == [1, 1, 1]
@@ -324,7 +324,7 @@ def test_coq_step_records(tmp_path: Path) -> None:
     assert dict(loaded.skipped) == {"incomplete": 1}
     (traj,) = loaded.trajectories
     assert traj.tactics == ("intros n m.", "induction n.", "simpl.", "auto.", "lia.")
-    assert traj.spans() == [(0, 2), (2, 4), (4, 5)]
+    assert trajectory_spans(traj) == [(0, 2), (2, 4), (4, 5)]
     out = tmp_path / "out.jsonl"
     stats = build_segment_dataset([path], out, "whole")
     assert stats.formats == {"coq": 1} and stats.pairs == 1 and dict(stats.histogram) == {5: 1}
@@ -391,7 +391,7 @@ def test_real_leandojo_steps(shared_data: Path, tmp_path: Path) -> None:
         traj = kept[name]
         assert traj.goal_counts == tuple(counts)
         assert traj.tactics == tuple(r["tactic"] for r in rows)
-        assert traj.spans() == _reference_segments(counts)
+        assert trajectory_spans(traj) == _reference_segments(counts)
     # non-linear proofs that could be rebuilt: counts chain, end at 0, steps keep their tactics
     rebuilt = [t for t in loaded.trajectories if not by_theorem[t.theorem][0]["linear_chain"]]
     assert len(rebuilt) > 100

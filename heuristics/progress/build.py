@@ -11,7 +11,7 @@ their own ``steps_remaining`` that counts the current step too (3, 2, 1 for a 3-
 ours is that value minus one (2, 1, 0). Labels are recomputed from each proof's step order, so
 a record's own ``steps_remaining`` field (LeanDojo or Coq) is never read.
 
-Inputs are read by :func:`rollout.segments.load_trajectories`, the project's one trajectory
+Inputs are read by :func:`prover.trajectories.load_trajectories`, the project's one trajectory
 reader: trace files (DESIGN.md format; a recorded search tree gives the shortest root-to-proof
 path of each proved theorem, as LeanProgress labels states by the shortest proof in the tree),
 LeanDojo step records (grouped by theorem, ordered by ``step_idx``; by default non-chaining
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rollout.segments import (
+from prover.trajectories import (
     NonLinear,
     Source,
     SourceTally,
@@ -76,8 +76,8 @@ def build_progress_dataset(trajectories: Source | Iterable[Source], out: str | P
     """Write progress examples (JSONL: ``goal``, ``prefix``, ``tactic``, ``steps_remaining``,
     ``theorem``) for every proof in ``trajectories`` to ``out`` (overwritten).
 
-    ``trajectories`` is a file, a :class:`~rollout.segments.Trajectory`, or an iterable of
-    either; the keyword options go to :func:`rollout.segments.load_trajectories`. When one
+    ``trajectories`` is a file, a :class:`~prover.trajectories.Trajectory`, or an iterable of
+    either; the keyword options go to :func:`prover.trajectories.load_trajectories`. When one
     theorem yields the same (goal, prefix, tactic) more than once (several proofs of a trace
     sharing their first steps), it is written once with the smallest label, the distance along
     the shortest recorded proof; ``duplicates`` counts the others.

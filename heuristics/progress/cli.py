@@ -57,7 +57,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``build-dataset`` arguments (see :func:`build_progress_dataset`)."""
-    from rollout.segments import add_trajectory_arguments
+    from prover.trajectories import add_trajectory_arguments
 
     add_trajectory_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print the counts as JSON")
@@ -66,7 +66,7 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
 def cmd_build(args: argparse.Namespace) -> int:
     """Write progress examples from recorded proofs and print the counts."""
     from heuristics.progress.build import build_progress_dataset
-    from rollout.segments import trajectory_options
+    from prover.trajectories import trajectory_options
 
     stats = build_progress_dataset(list(args.inputs), args.out, **trajectory_options(args))
     if args.json:

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -48,6 +48,7 @@ import numpy.typing as npt
 
 from prover.errors import ConfigError, DataFormatError
 from prover.generators.base import merge_candidates
+from prover.records import Where, parse_state_pair
 from prover.traces import TraceRecord, iter_jsonl, read_trace, split_lean_goals
 from prover.types import Candidate, ProofState
 
@@ -410,33 +411,11 @@ def read_steps(paths: str | Path | Iterable[str | Path]) -> list[Step]:
 
 
 def _parse_step(obj: Any, path: str | Path, line: int) -> Step:
-    where: dict[str, Any] = {"path": path, "line": line}
-    if not isinstance(obj, Mapping):
-        raise DataFormatError(f"expected a JSON object, got {type(obj).__name__}", **where)
-    state_field = "state" if "state" in obj else "state_before"
-    if state_field not in obj:
-        raise DataFormatError("missing the state ('state' or 'state_before')", field="state",
-                              **where)
-    state = obj[state_field]
-    if not isinstance(state, str):
-        raise DataFormatError(f"expected str, got {type(state).__name__}", field=state_field,
-                              **where)
-    if not state_goals(state):
-        raise DataFormatError("the state is empty", field=state_field, **where)
-    if "tactic" not in obj:
-        raise DataFormatError("missing required field", field="tactic", **where)
-    tactic = obj["tactic"]
-    if not isinstance(tactic, str):
-        raise DataFormatError(f"expected str, got {type(tactic).__name__}", field="tactic",
-                              **where)
-    if not tactic.strip():
-        raise DataFormatError("the tactic is empty", field="tactic", **where)
-    theorem_field = "theorem" if "theorem" in obj else "full_name"
-    theorem = obj.get(theorem_field)
-    if theorem is not None and not isinstance(theorem, str):
-        raise DataFormatError(f"expected str, got {type(theorem).__name__}",
-                              field=theorem_field, **where)
-    return Step(state, tactic, theorem)
+    where: Where = {"path": path, "line": line}
+    pair = parse_state_pair(obj, where)
+    if not state_goals(pair.state):
+        raise DataFormatError("the state is empty", field="state", **where)
+    return Step(pair.state, pair.tactic, pair.theorem)
 
 
 __all__ = [

@@ -23,15 +23,17 @@ from typing import cast
 
 from prover.errors import ConfigError
 from prover.generators.knn import KNNConfig, KNNTacticGenerator
-from rollout.segments import (
-    GRANULARITIES,
-    Granularity,
+from prover.trajectories import (
     NonLinear,
     Source,
     SourceTally,
     Trajectory,
     TrajectoryFormat,
     iter_trajectories,
+)
+from rollout.segments import (
+    GRANULARITIES,
+    Granularity,
     training_pairs,
 )
 
