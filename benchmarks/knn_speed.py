@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from benchmarks.metrics import percentile
 from prover.generators.knn import KNNConfig, KNNTacticGenerator, Step, read_steps
 
 DEFAULT_STEPS = (Path(__file__).resolve().parents[2] / "shared" / "data" / "trajectories"
@@ -114,11 +115,6 @@ def _latency(generator: KNNTacticGenerator, queries: Sequence[str], k: int
     return wall, cpu
 
 
-def _percentile(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=Path, default=DEFAULT_STEPS,
@@ -147,8 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, seconds in (("wall", wall), ("cpu", cpu)):
         ms = [t * 1e3 for t in seconds]
         print(f"per-query {name} time over {len(ms)} queries (k={args.k}): mean "
-              f"{statistics.mean(ms):.3f} ms, p50 {_percentile(ms, 0.5):.3f}, "
-              f"p95 {_percentile(ms, 0.95):.3f}, p99 {_percentile(ms, 0.99):.3f}, "
+              f"{statistics.mean(ms):.3f} ms, p50 {percentile(ms, 50):.3f}, "
+              f"p95 {percentile(ms, 95):.3f}, p99 {percentile(ms, 99):.3f}, "
               f"max {max(ms):.3f} ms (target < 5 ms)")
 
     real = KNNTacticGenerator([(s.state, s.tactic) for s in steps],

@@ -26,6 +26,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 WILSON_Z_95 = 1.959963984540054
 """The normal quantile of a two-sided 95% interval."""
 
@@ -53,14 +55,10 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 
 
 def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q``-th percentile (0-100) with linear interpolation; NaN for no values."""
+    """The ``q``-th percentile (0-100), numpy's linear interpolation; NaN for no values."""
     if not values:
         return math.nan
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100
-    low = math.floor(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+    return float(np.percentile(np.asarray(values, dtype=float), q))
 
 
 @dataclass(frozen=True)

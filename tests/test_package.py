@@ -31,7 +31,7 @@ PINNED = {
                           "split_tactics"},
     prover.backends.coq: {
         "VERIFY_NAME", "CoqConfig", "CoqDocument", "CoqEnvironment", "CoqHandle", "CoqSession",
-        "Verdict", "coq_available", "coq_lib_dir", "document_for", "file_args", "make_state",
+        "Verdict", "coq_lib_dir", "document_for", "file_args", "make_state",
         "parse_assumptions", "project_args", "stdlib_theories", "verify_proof",
     },
     prover.view: {"TreeDoc", "doc_from_tree", "read_tree", "render_page", "write_page",

@@ -32,7 +32,6 @@ from typing import Any
 from prover.backends.coq_config import (
     OFFLOAD_CHARS,
     CoqConfig,
-    coq_available,
     coq_lib_dir,
     stdlib_theories,
 )
@@ -113,7 +112,6 @@ __all__ = [
     "CoqHandle",
     "CoqSession",
     "Verdict",
-    "coq_available",
     "coq_lib_dir",
     "document_for",
     "file_args",

@@ -91,9 +91,4 @@ def stdlib_theories() -> Path:
     return coq_lib_dir() / "theories"
 
 
-def coq_available(executable: str = "coqidetop.opt") -> bool:
-    """Whether ``executable`` is on PATH."""
-    return shutil.which(executable) is not None
-
-
-__all__ = ["OFFLOAD_CHARS", "CoqConfig", "coq_available", "coq_lib_dir", "stdlib_theories"]
+__all__ = ["OFFLOAD_CHARS", "CoqConfig", "coq_lib_dir", "stdlib_theories"]

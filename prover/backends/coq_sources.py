@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,6 @@ from prover.backends.coq_sentences import (
     vernacular_head,
     without_attributes,
 )
-from prover.errors import ConfigError
 from prover.types import Theorem
 
 STATEMENT_KEYWORDS: frozenset[str] = frozenset(
@@ -206,20 +204,6 @@ def stdlib_module_name(path: Path, theories: Path) -> str:
     return ".".join(("Coq", *rel.parts))
 
 
-def theorems_of(lemmas: Iterable[CoqLemma], locator: dict[str, Any] | None = None
-                ) -> list[Theorem]:
-    """:class:`Theorem` values for lemmas (see :meth:`CoqLemma.theorem`)."""
-    return [lemma.theorem(locator) for lemma in lemmas]
-
-
-def prefix_sentences(sentences: Sequence[Sentence], lemma: CoqLemma) -> list[str]:
-    """The sentences a session on ``lemma`` replays (through the statement and opener)."""
-    if lemma.prefix_end > len(sentences):
-        raise ConfigError(f"{lemma.file}: lemma {lemma.name} at sentence {lemma.index} is past "
-                          f"the end of the file ({len(sentences)} sentences)")
-    return [s.text for s in sentences[:lemma.prefix_end]]
-
-
 __all__ = [
     "FORBIDDEN_TACTIC_WORDS",
     "PROOF_TERMINATORS",
@@ -235,9 +219,7 @@ __all__ = [
     "forbidden_word",
     "head_word",
     "is_bullet_or_brace",
-    "prefix_sentences",
     "split_sentences",
     "stdlib_module_name",
-    "theorems_of",
     "vernacular_head",
 ]

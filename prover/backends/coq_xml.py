@@ -109,10 +109,6 @@ def status_call() -> str:
     return '<call val="Status"><bool val="false"/></call>'
 
 
-def quit_call() -> str:
-    return '<call val="Quit"><unit/></call>'
-
-
 def _text(element: ET.Element | None) -> str:
     return "".join(element.itertext()) if element is not None else ""
 
@@ -203,6 +199,5 @@ __all__ = [
     "init_state",
     "parse_goals",
     "parse_reply",
-    "quit_call",
     "status_call",
 ]
