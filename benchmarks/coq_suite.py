@@ -31,7 +31,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from prover.errors import ConfigError, DataFormatError
 from prover.generators.base import TacticGenerator, merge_candidates
@@ -59,7 +59,7 @@ def load_manifest(path: str | Path | None = None) -> dict[str, Any]:
     for key in ("index_files", "test_files", "test"):
         if not isinstance(data.get(key), list):
             raise DataFormatError("missing or not a list", path=path, field=key)
-    return data
+    return cast(dict[str, Any], data)
 
 
 def load_coq_suite(split: str = "test", limit: int | None = None, *,

@@ -118,7 +118,7 @@ def mcnemar_exact(only_a: int, only_b: int) -> float:
         return 1.0
     low = min(only_a, only_b)
     tail = sum(math.comb(n, i) for i in range(low + 1)) / 2 ** n
-    return min(1.0, 2 * tail)
+    return float(min(1.0, 2 * tail))
 
 
 def paired(a: CellResult, b: CellResult) -> Paired:

@@ -47,7 +47,7 @@ import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from prover.backends.replay import ReplayEnvironment
 from prover.config import SearchConfig, SearchResult
@@ -174,7 +174,7 @@ def replay_suite(records: list[TraceRecord], name: str, args: argparse.Namespace
     def generator_for(theorem: Theorem) -> TacticGenerator:
         own = knn.excluding({theorem.name})  # leave the theorem's own proof out
         if args.generator == "knn":
-            return own
+            return cast(TacticGenerator, own)
         return NoisyOracle(truth, own, p=args.oracle_p, miss=args.oracle_miss, seed=args.seed)
 
     return Suite(name, theorems, lambda: ReplayEnvironment(records), generator_for)
@@ -210,7 +210,7 @@ def coq_suite_from(theorems: list[Theorem], name: str, args: argparse.Namespace)
             knn = _knn_from(None, args.knn_steps)
 
         def generator_for(theorem: Theorem) -> TacticGenerator:
-            return knn.excluding({theorem.name})
+            return cast(TacticGenerator, knn.excluding({theorem.name}))
     else:
         fixed = _fixed(args.tactics, COQ_TACTICS)
 

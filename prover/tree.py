@@ -74,7 +74,7 @@ class SearchTree:
     # ---- queries -------------------------------------------------------------------------
     def __len__(self) -> int:
         """Number of proof states (the terminal proved node is not counted)."""
-        return self.graph.number_of_nodes() - 1
+        return int(self.graph.number_of_nodes()) - 1
 
     def __contains__(self, key: object) -> bool:
         return key in self._attrs and key != PROVED_KEY

@@ -275,7 +275,7 @@ def forbidden_word(sentence: str) -> str | None:
     unquoted = _QUOTED.sub('""', sentence)
     for word in _WORD.findall(unquoted):
         if word in FORBIDDEN_TACTIC_WORDS:
-            return word
+            return str(word)
     return None
 
 

@@ -42,7 +42,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from prover.backends.lean.axioms import STANDARD_AXIOMS, AxiomPolicy, axiom_policy
 from prover.backends.lean.dojo_claims import ClaimChecker
@@ -316,7 +316,7 @@ class LeanDojoSession(SessionBase):
         with self._worker.shielded():
             base = self._state_for(path, key)
         if not isinstance(base, self._ld.TacticState):
-            return base
+            return cast(Outcome, base)
         if self._worker.cancelled():
             return _ABANDONED
         try:

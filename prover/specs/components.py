@@ -15,7 +15,7 @@ import importlib.util
 import inspect
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from prover.errors import ConfigError, ProverError
 from prover.specs.grammar import (
@@ -254,7 +254,7 @@ def make_environment(spec: str, options: Mapping[str, Any] | None = None, *,
         raise
     except TypeError as exc:
         raise ConfigError(f"backend {name!r}: bad --backend-option ({exc})") from exc
-    return env
+    return cast(Environment, env)
 
 
 __all__ = ["BUILTIN_BACKENDS", "BUILTIN_HEURISTICS", "TACTIC_TIMEOUT_KEYWORDS",

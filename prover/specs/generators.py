@@ -29,7 +29,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from prover.errors import ConfigError, ProverError
 from prover.generators.base import TacticGenerator
@@ -251,7 +251,7 @@ def user_generator(spec: str) -> TacticGenerator:
             raise ConfigError(f"generator {spec!r}: calling {obj!r} failed: {exc!r}") from exc
     if not callable(getattr(obj, "propose", None)):
         raise ConfigError(f"generator {spec!r} gave {obj!r}, which has no propose(state, k)")
-    return obj
+    return cast(TacticGenerator, obj)
 
 
 __all__ = ["GENERATOR_KINDS", "PRESETS", "GeneratorFactory", "GeneratorKind", "generator_forms",
