@@ -254,7 +254,7 @@ def make_environment(spec: str, options: Mapping[str, Any] | None = None, *,
         raise
     except TypeError as exc:
         raise ConfigError(f"backend {name!r}: bad --backend-option ({exc})") from exc
-    return cast(Environment, env)
+    return cast("Environment", env)
 
 
 __all__ = ["BUILTIN_BACKENDS", "BUILTIN_HEURISTICS", "TACTIC_TIMEOUT_KEYWORDS",
