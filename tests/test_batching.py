@@ -188,3 +188,76 @@ async def test_a_failing_model_fails_searches_with_a_typed_error_not_a_hang() ->
         asyncio.gather(*(search.search(t) for t in env.theorems())), 10)
     assert [r.status for r in results] == ["error"] * 3
     assert all(r.message and r.message.startswith("GeneratorError") for r in results)
+
+
+async def test_a_lone_caller_is_not_kept_waiting_for_company() -> None:
+    # max_wait_ms is huge: a batcher that waited for company would take 2 s per call.
+    model = EchoModel(delay_s=0.0)
+    batcher = MicroBatcher(model, max_batch=8, max_wait_ms=2000)
+    began = time.monotonic()
+    for i in range(5):  # one caller asking again and again, as one search does
+        await batcher.propose(state(f"s{i}"), 2)
+    assert time.monotonic() - began < 1.0
+    assert model.calls == [(1, 2)] * 5 and batcher.early_dispatches == 5
+
+
+async def test_callers_in_lock_step_are_batched_without_waiting_the_full_time() -> None:
+    model = EchoModel(delay_s=0.0)
+    batcher = MicroBatcher(model, max_batch=8, max_wait_ms=2000)
+
+    async def caller(name: str) -> None:
+        for step in range(3):
+            await batcher.propose(state(f"{name}.{step}"), 2)
+            await asyncio.sleep(0.01)  # applies its tactics
+
+    began = time.monotonic()
+    await asyncio.gather(*(caller(f"c{i}") for i in range(4)))
+    # Once all four have asked, nobody else can: every batch holds all four, none waits 2 s.
+    assert time.monotonic() - began < 1.5
+    assert [size for size, _ in model.calls] == [4, 4, 4]
+
+
+async def test_a_busy_caller_is_waited_for_up_to_max_wait() -> None:
+    model = EchoModel(delay_s=0.0)
+    batcher = MicroBatcher(model, max_batch=8, max_wait_ms=150)
+
+    async def late() -> None:
+        await batcher.propose(state("late0"), 2)
+        await asyncio.sleep(0.05)  # busy elsewhere, then asks again
+        await batcher.propose(state("late1"), 2)
+
+    async def early() -> None:
+        await batcher.propose(state("early0"), 2)
+        await batcher.propose(state("early1"), 2)  # waits: `late` will ask within 150 ms
+
+    await asyncio.gather(early(), late())
+    assert [size for size, _ in model.calls] == [2, 2]
+
+
+async def test_batches_overlap_up_to_max_concurrent_batches() -> None:
+    running = 0
+    most = 0
+    lock = threading.Lock()
+
+    class Slow(EchoModel):
+        def generate(self, states: Sequence[ProofState], k: int) -> list[list[Candidate]]:
+            nonlocal running, most
+            with lock:
+                running += 1
+                most = max(most, running)
+            try:
+                return super().generate(states, k)
+            finally:
+                with lock:
+                    running -= 1
+
+    batcher = MicroBatcher(Slow(delay_s=0.1), max_batch=1, max_wait_ms=0,
+                           max_concurrent_batches=3)
+    results = await asyncio.gather(*(batcher.propose(state(f"s{i}"), 1) for i in range(6)))
+    assert len(results) == 6 and most == 3
+    serial = MicroBatcher(Slow(delay_s=0.02), max_batch=1, max_wait_ms=0)
+    most = 0
+    await asyncio.gather(*(serial.propose(state(f"t{i}"), 1) for i in range(4)))
+    assert most == 1
+    with pytest.raises(ConfigError, match="max_concurrent_batches"):
+        MicroBatcher(EchoModel(), max_concurrent_batches=0)
