@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from prover.backends.replay import ReplayEnvironment
-from prover.env import Session, SessionBase
+from prover.env import Session
 from prover.generators.fixed import FixedTacticGenerator
+from prover.session_wrapper import SessionWrapper
 from prover.traces import TraceRecord
 from prover.types import Candidate, Outcome, ProofState, Theorem
 
@@ -92,27 +93,14 @@ class SpyEnvironment:
         await self.inner.close()
 
 
-class _SpySession(SessionBase):
+class _SpySession(SessionWrapper):
     def __init__(self, inner: Session, applied: list[str]) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.applied = applied
-
-    @property
-    def root(self) -> ProofState:
-        return self.inner.root
 
     async def apply(self, state: ProofState, tactic: str) -> Outcome:
         self.applied.append(tactic)
         return await self.inner.apply(state, tactic)
-
-    def split_tactics(self, text: str) -> list[str]:
-        return self.inner.split_tactics(text)
-
-    async def verify(self, tactics: Sequence[str]) -> bool:
-        return await self.inner.verify(tactics)
-
-    async def close(self) -> None:
-        await self.inner.close()
 
 
 class Capture:

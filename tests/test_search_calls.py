@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from pathlib import Path
 
 from prover import BestFirstSearch, ProofState, Proved, SearchConfig, StateReached, Theorem
 from prover.config import SearchResult
@@ -125,3 +126,20 @@ class _NoLock:
 
     async def __aexit__(self, *exc: object) -> None:
         return None
+
+
+async def test_a_recording_wrapper_keeps_the_sessions_own_timeout(tmp_path: Path) -> None:
+    # RecordingEnvironment wraps each session; when the wrapper hid the session's own
+    # timeout, the search's watchdog came back and made queued tactics timeouts again.
+    from prover.backends.replay import RecordingEnvironment
+
+    session = QueueingSession(0.2, own_timeout_s=5.0)
+    env = RecordingEnvironment(OneSession(session), tmp_path / "trace.jsonl")
+    cfg = SearchConfig(tactic_timeout_s=0.3, max_expansions=1, num_candidates=4)
+    try:
+        result = await BestFirstSearch(env, FixedTacticGenerator(four_candidates()),
+                                       config=cfg).search(Theorem("t"))
+    finally:
+        await env.close()
+    assert result.tree is not None and result.tree.errors(ROOT.key) == []
+    assert session.ran == ["t0", "t1", "t2", "t3"] and result.stats.cancelled_calls == 0

@@ -17,6 +17,7 @@ from typing import Literal
 from prover.backends.lean_layout import split_lean_tactics
 from prover.env import Environment, Session, SessionBase
 from prover.errors import ConfigError, EnvironmentInitError
+from prover.session_wrapper import SessionWrapper
 from prover.traces import TraceRecord, TraceWriter, read_trace
 from prover.types import (
     Outcome,
@@ -194,21 +195,17 @@ class RecordingEnvironment:
         await self.inner.close()
 
 
-class RecordingSession(SessionBase):
+class RecordingSession(SessionWrapper):
     """A session that writes each ``apply`` it forwards as a trace record."""
 
     def __init__(self, theorem: str, inner: Session, writer: TraceWriter) -> None:
+        super().__init__(inner)
         self._theorem = theorem
-        self._inner = inner
         self._writer = writer
-
-    @property
-    def root(self) -> ProofState:
-        return self._inner.root
 
     async def apply(self, state: ProofState, tactic: str) -> Outcome:
         start = time.monotonic()
-        outcome = await self._inner.apply(state, tactic)
+        outcome = await self.inner.apply(state, tactic)
         latency = time.monotonic() - start
         goals: tuple[str, ...] = ()
         message: str | None = None
@@ -221,15 +218,6 @@ class RecordingSession(SessionBase):
         self._writer.write(TraceRecord(self._theorem, state.pp, tactic, outcome_kind(outcome),
                                        goals, message, round(latency, 6)))
         return outcome
-
-    def split_tactics(self, text: str) -> list[str]:
-        return self._inner.split_tactics(text)
-
-    async def verify(self, tactics: Sequence[str]) -> bool:
-        return await self._inner.verify(tactics)
-
-    async def close(self) -> None:
-        await self._inner.close()
 
 
 __all__ = [
