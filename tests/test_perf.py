@@ -39,10 +39,18 @@ def test_perf_quick_computes_every_ratio(tmp_path: Path,
         assert row["limit_per_s"] == pytest.approx(row["in_flight"] / row["latency_s"])
     for row in results["batched"]:
         assert _ratio(row["ratio"]) and row["mean_batch"] >= 1
+    for row in results["throughput"]:
+        assert row["cpu_us_per_tactic"] > 0 and row["bare_cpu_us_per_tactic"] > 0
+    one = results["one_search_batched"]
+    assert _ratio(one["ratio"]) and one["batches"] >= 3
+    # A lone search never waits for company: every batch starts at once.
+    assert one["early_dispatches"] == one["batches"]
+    assert set(results["load"]) >= {"throughput", "batched", "one_search_batched"}
     memory = results["memory"]
     assert memory["cap_holds"] and memory["nodes"] <= memory["cap"]
     assert memory["bytes_per_node"] > 0
-    assert {t["target"].split(" ")[0] for t in results["targets"]} >= {"engine", "achieved/limit"}
+    assert {t["target"].split(" ")[0] for t in results["targets"]} >= {
+        "engine", "achieved/limit", "one", "batched"}
     assert all(isinstance(t["met"], bool) and math.isfinite(t["value"]) for t in results["targets"])
     coq = results["coq"]
     if shutil.which("coqidetop.opt") is None:
