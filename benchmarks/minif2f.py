@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from prover.specs.generators import generator_options_help
+
 
 def register(subparsers: Any) -> None:
     """Add the ``bench`` and ``report`` subcommands to the ``seg-prover`` parser."""
@@ -29,7 +31,9 @@ def register(subparsers: Any) -> None:
     bench = subparsers.add_parser(
         "bench", help="run a benchmark suite (resumable), one JSON row per theorem attempt",
         description="Run every theorem of a suite and append one row per (theorem, attempt) to "
-                    "RUN_DIR/results.jsonl. Re-running the same command resumes.")
+                    "RUN_DIR/results.jsonl. Re-running the same command resumes.",
+        epilog=generator_options_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     bench.add_argument("--suite", required=True,
                        help="theorems JSONL (miniF2F style), a trace JSONL, or a named suite "
                             "(coq-stdlib)")

@@ -14,6 +14,7 @@ from prover.cli import add_budget_arguments, config_from_args, print_result
 from prover.config import SearchConfig, SearchResult
 from prover.errors import ConfigError, ProverError
 from prover.generators.base import TacticGenerator
+from prover.specs.generators import generator_options_help
 
 
 async def search_replay(trace: Path, tactics: Path | TacticGenerator,
@@ -77,7 +78,9 @@ def register(sub: Any) -> None:
     from prover.specs import generator_forms
 
     search = sub.add_parser("search", help="search on a replay trace with a tactic list or a "
-                                           "generator")
+                                           "generator",
+        epilog=generator_options_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     search.add_argument("trace", help="trace JSONL (DESIGN.md format)")
     search.add_argument("tactics", nargs="?", default=None,
                         help="tactic list: one per line, or a JSON list (or use --generator)")

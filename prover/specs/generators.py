@@ -26,6 +26,7 @@ import dataclasses
 import importlib.util
 import inspect
 import os
+import textwrap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,6 +109,29 @@ def _decoding(options: dict[str, Any], base: DecodingConfig) -> DecodingConfig:
     fields = {f.name for f in dataclasses.fields(DecodingConfig)}
     changes = {key: options.pop(key) for key in list(options) if key in fields}
     return dataclasses.replace(base, **changes)
+
+
+def generator_options_help() -> str:
+    """Every option of the model generators, the decoding presets and the built-in prompt
+    templates, for ``--help`` (the README's table says the same, with defaults)."""
+    from prover.generators.templates import TEMPLATES
+
+    def names(options: Mapping[str, Any]) -> str:
+        return ", ".join(sorted(options))
+
+    lines = [
+        f"hf: {names(_HF_OPTIONS)}",
+        f"openai: {names(_OPENAI_OPTIONS)}",
+        "strategy=beam|sample; score=sum|mean; kind=auto|seq2seq|causal (auto: from the "
+        "model's config); dtype=auto|float32|bfloat16|float16; device=cpu|cuda|cuda:N",
+        f"presets: {', '.join(sorted(PRESETS))}",
+        f"templates: {', '.join(sorted(TEMPLATES))}, or any text with a {{state}} field",
+        "example: 'hf:ByteDance-Seed/BFS-Prover-V2-7B#template=bfs-prover&preset=bfs-prover-v2'",
+    ]
+    wrapped = [textwrap.fill(line, 88, initial_indent="  ", subsequent_indent="    ")
+               for line in lines]
+    return "\n".join(["generator options (after '#', joined by '&'; quote the spec in a "
+                      "shell):", *wrapped])
 
 
 def usage(problem: str, kinds: Mapping[str, GeneratorKind] | None = None) -> ConfigError:
@@ -255,4 +279,5 @@ def user_generator(spec: str) -> TacticGenerator:
 
 
 __all__ = ["GENERATOR_KINDS", "PRESETS", "GeneratorFactory", "GeneratorKind", "generator_forms",
-           "make_generator", "trace_files", "typed_options", "usage", "user_generator"]
+           "generator_options_help", "make_generator", "trace_files", "typed_options", "usage",
+           "user_generator"]
