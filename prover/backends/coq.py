@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from prover.backends.coq_config import (
+    HAMMER_PRELUDE,
     OFFLOAD_CHARS,
     CoqConfig,
     coq_lib_dir,
@@ -65,8 +66,11 @@ class CoqEnvironment:
     def __init__(self, config: CoqConfig | None = None, **overrides: Any) -> None:
         if config is not None and overrides:
             raise ConfigError("pass either a CoqConfig or keyword overrides, not both")
-        if "args" in overrides and isinstance(overrides["args"], list):
-            overrides["args"] = tuple(overrides["args"])  # JSON (--backend-option) has lists
+        for key in ("args", "prelude"):
+            if key in overrides and isinstance(overrides[key], list):
+                overrides[key] = tuple(overrides[key])  # JSON (--backend-option) has lists
+        if overrides.pop("hammer", False):  # `--backend coq#hammer=true`: CoqHammer's tactics
+            overrides["prelude"] = (*overrides.get("prelude", ()), *HAMMER_PRELUDE)
         self.config = config or CoqConfig(**overrides)
         self._pool = CoqPool(self.config)
         self._files: dict[Path, list[Sentence]] = {}

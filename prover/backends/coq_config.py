@@ -35,6 +35,8 @@ class CoqConfig:
       the longest proof sentence of the Coq 8.16 stdlib has 3,853 characters).
     - ``max_statement_chars``: a longer statement is an EnvironmentInitError (65,536; the
       longest stdlib statement has 703).
+    - ``prelude``: sentences run right before every theorem's statement (after its file
+      prefix or header), e.g. :data:`HAMMER_PRELUDE` to make CoqHammer's tactics available.
     """
 
     executable: str = "coqidetop.opt"
@@ -47,10 +49,15 @@ class CoqConfig:
     batch: int = 64
     max_tactic_chars: int = 16_384
     max_statement_chars: int = 65_536
+    prelude: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if isinstance(self.args, str) or not isinstance(self.args, tuple):
             raise ConfigError(f"CoqConfig.args must be a tuple of strings, got {self.args!r}")
+        if isinstance(self.prelude, str) or not isinstance(self.prelude, tuple) or not all(
+                isinstance(s, str) and s.strip().endswith(".") for s in self.prelude):
+            raise ConfigError(f"CoqConfig.prelude must be a tuple of Coq sentences (each "
+                              f"ending with '.'), got {self.prelude!r}")
         for name in ("tactic_timeout_s", "grace_s", "init_timeout_s"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 \
@@ -75,6 +82,20 @@ class CoqConfig:
         return self.coq_timeout + self.grace_s
 
 
+HAMMER_PRELUDE: tuple[str, ...] = ("From Hammer Require Import Tactics.",)
+"""CoqHammer's reconstruction tactics (``sauto``, ``hauto``, ``qauto``...; no external prover),
+from Debian's ``libcoq-hammer`` (``apt-get install -y libcoq-hammer``)."""
+
+
+def hammer_available(executable: str = "coqc") -> bool:
+    """Whether CoqHammer's tactics library is installed beside Coq's standard library."""
+    try:
+        user = coq_lib_dir() / "user-contrib" / "Hammer"
+    except BackendUnavailableError:
+        return False
+    return (user / "Tactics").is_dir() or any(user.glob("**/Tactics.vo"))
+
+
 @lru_cache(maxsize=1)
 def coq_lib_dir() -> Path:
     """``$(coqc -where)``: where the standard library lives."""
@@ -91,4 +112,5 @@ def stdlib_theories() -> Path:
     return coq_lib_dir() / "theories"
 
 
-__all__ = ["OFFLOAD_CHARS", "CoqConfig", "coq_lib_dir", "stdlib_theories"]
+__all__ = ["HAMMER_PRELUDE", "OFFLOAD_CHARS", "CoqConfig", "coq_lib_dir", "hammer_available",
+           "stdlib_theories"]

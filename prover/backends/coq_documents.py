@@ -13,6 +13,7 @@ above it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 import shlex
 import subprocess
@@ -145,7 +146,7 @@ def document_for(theorem: Theorem, cache: dict[Path, list[Sentence]] | None = No
                                    f"got {raw_args!r}")
     args = tuple(str(a) for a in raw_args)
     if loc.get("file") or loc.get("stdlib_file"):
-        return _file_document(theorem, cache, args)
+        return _with_prelude(_file_document(theorem, cache, args), config.prelude)
     if len(theorem.statement) > config.max_statement_chars:
         raise EnvironmentInitError(f"{theorem.name}: the statement has {len(theorem.statement)} "
                                    f"characters, more than CoqConfig.max_statement_chars = "
@@ -171,9 +172,19 @@ def document_for(theorem: Theorem, cache: dict[Path, list[Sentence]] | None = No
                                        f"{len(statement)}: {theorem.statement[:200]!r}")
         if not statement[0].endswith("."):
             statement[0] += "."
-        return CoqDocument(tuple(prelude + statement), len(prelude), args)
+        return _with_prelude(CoqDocument(tuple(prelude + statement), len(prelude), args),
+                             config.prelude)
     raise EnvironmentInitError(f"{theorem.name}: a Coq theorem needs a locator with 'file', "
                                f"'stdlib_file' or 'prelude'/'header' (or a statement)")
+
+
+def _with_prelude(document: CoqDocument, prelude: tuple[str, ...]) -> CoqDocument:
+    """``prelude`` inserted right before the statement (after everything it depends on)."""
+    if not prelude:
+        return document
+    at = document.statement_index
+    sentences = (*document.sentences[:at], *prelude, *document.sentences[at:])
+    return dataclasses.replace(document, sentences=sentences, statement_index=at + len(prelude))
 
 
 def _file_document(theorem: Theorem, cache: dict[Path, list[Sentence]] | None,

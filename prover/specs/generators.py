@@ -222,11 +222,38 @@ def _fixed(spec: Spec) -> TacticGenerator:
     return FixedTacticGenerator.from_file(spec.target)
 
 
+def _mixture(spec: Spec, kinds: Mapping[str, GeneratorKind] | None = None) -> TacticGenerator:
+    """``mixture:SPEC+SPEC[+...][#weights=W,W...]``: the parts are built with the same kinds
+    (so ``coq-index`` works under ``bench``); a part cannot carry ``#options`` of its own (the
+    first ``#`` starts the mixture's), use :class:`MixtureGenerator` in Python for that."""
+    _needs_target(spec, "mixture:SPEC+SPEC[#weights=W,W]")
+    options = typed_options(spec, {"weights": str})
+    parts = [part for part in spec.target.split("+") if part.strip()]
+    if len(parts) < 2:
+        raise usage(f"generator spec {spec.text!r}: a mixture needs two or more parts "
+                    f"joined by '+'")
+    weights = [1.0] * len(parts)
+    if "weights" in options:
+        try:
+            weights = [float(w) for w in options["weights"].split(",")]
+        except ValueError as exc:
+            raise ConfigError(f"generator spec {spec.text!r}: weights must be numbers: "
+                              f"{exc}") from exc
+        if len(weights) != len(parts):
+            raise ConfigError(f"generator spec {spec.text!r}: {len(weights)} weights for "
+                              f"{len(parts)} parts")
+    from prover.generators.mixture import MixtureGenerator, MixtureSource
+
+    return MixtureGenerator([MixtureSource(make_generator(part, kinds or GENERATOR_KINDS), w)
+                             for part, w in zip(parts, weights)])
+
+
 GENERATOR_KINDS: Mapping[str, GeneratorKind] = {
     "hf": GeneratorKind(_hf, "hf:PATH_OR_NAME[#option=value&...]"),
     "openai": GeneratorKind(_openai, "openai:URL#model=NAME[&option=value...]"),
     "knn": GeneratorKind(_knn, "knn:TRACE[,TRACE...][#granularity=step|segment|whole]"),
     "fixed": GeneratorKind(_fixed, "fixed:FILE"),
+    "mixture": GeneratorKind(_mixture, "mixture:SPEC+SPEC[#weights=W,W]"),
 }
 """The built-in generator kinds; a new built-in kind is one line here."""
 
@@ -257,6 +284,8 @@ def make_generator(spec: str,
         raise usage(f"unknown generator kind {parsed.kind!r} in {spec!r}"
                     f"{did_you_mean(parsed.kind, kinds)}", kinds)
     try:
+        if kind.factory is _mixture:  # its parts are built with the caller's kinds
+            return _mixture(parsed, kinds)
         return kind.factory(parsed)
     except OSError as exc:
         raise ConfigError(f"generator spec {spec!r}: cannot read {exc.filename or parsed.target}"
