@@ -41,6 +41,9 @@ NOT_IN_TRACE = "not in trace"
 class _TheoremTrace:
     root: TraceRecord
     transitions: dict[tuple[str, str], TraceRecord] = field(default_factory=dict)
+    # Outcomes are frozen values: one per transition, built on first use, not on every apply
+    # (building the state's text twice per tactic was a tenth of the replay's CPU).
+    outcomes: dict[tuple[str, str], Outcome] = field(default_factory=dict)
 
 
 def _state_text(state: ProofState) -> str:
@@ -140,7 +143,8 @@ class ReplaySession(SessionBase):
 
     async def apply(self, state: ProofState, tactic: str) -> Outcome:
         self.apply_calls += 1
-        record = self._lookup(state, tactic)
+        key = (_state_text(state), tactic)
+        record = self._trace.transitions.get(key)
         delay = self._latency_s
         if delay == "recorded":
             delay = record.latency_s if record is not None else None
@@ -150,7 +154,10 @@ class ReplaySession(SessionBase):
             await asyncio.sleep(0)  # a real environment always yields to the loop
         if record is None:
             return TacticError(NOT_IN_TRACE)
-        return record.to_outcome()
+        outcome = self._trace.outcomes.get(key)
+        if outcome is None:
+            outcome = self._trace.outcomes[key] = record.to_outcome()
+        return outcome
 
     def split_tactics(self, text: str) -> list[str]:
         return self._layout(text)
