@@ -39,13 +39,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.coq_eval import COMMON_TACTICS
-from benchmarks.coq_suite import (
-    MergedGenerator,
-    index_records,
-    knn_for,
-    load_coq_suite,
-    online_records,
-)
+from benchmarks.coq_suite import index_records, knn_for, load_coq_suite, with_online
+from benchmarks.granularity_report import mcnemar_exact
 from benchmarks.metrics import wilson_interval
 from heuristics.base import Heuristic
 from heuristics.builtin import CumulativeLogProb, NormalizedLogProb
@@ -53,13 +48,11 @@ from heuristics.progress.features import FeatureProgressModel
 from heuristics.progress.heuristic import ProgressHeuristic
 from prover.backends.coq import CoqConfig, CoqEnvironment
 from prover.backends.coq_config import HAMMER_PRELUDE
-from prover.backends.coq_layout import strip_structure
 from prover.config import SearchConfig
 from prover.errors import ConfigError
 from prover.generators.base import TacticGenerator
 from prover.generators.fixed import FixedTacticGenerator
 from prover.generators.hammer import hammer_generator
-from prover.generators.knn import KNNTacticGenerator
 from prover.generators.mixture import MixtureGenerator, MixtureSource
 from prover.search import BestFirstSearch
 from prover.types import Theorem
@@ -116,18 +109,10 @@ class Policies:
         self.fixed = FixedTacticGenerator(list(COMMON_TACTICS))
         self.hammer = hammer_generator(hammer_timeout_s)
 
-    def online(self, theorem: Theorem) -> TacticGenerator:
-        """The index plus the human proofs before ``theorem`` in its own file."""
-        local = online_records(self.extraction_dir, theorem)
-        if not local:
-            return self.base
-        return MergedGenerator([self.base, KNNTacticGenerator.from_traces(
-            local, normalize=strip_structure)])
-
     def generator(self, policy: str, theorem: Theorem) -> TacticGenerator:
         if policy == "knn-byfile":
             return self.base
-        online = self.online(theorem)
+        online = with_online(self.base, self.extraction_dir, theorem)
         if policy == "knn-online":
             return online
         sources = [MixtureSource(online, 0.8), MixtureSource(self.fixed, 0.2)]
@@ -206,13 +191,6 @@ async def run_cell(cell: Cell, theorems: Sequence[Theorem], policies: Policies,
         await plain.close()
 
 
-def mcnemar_p(only_a: int, only_b: int) -> float:
-    """Two-sided exact McNemar (binomial) p-value."""
-    from benchmarks.granularity_report import mcnemar_exact
-
-    return mcnemar_exact(only_a, only_b)
-
-
 def report(results: Path) -> str:
     rows = [json.loads(line) for line in results.read_text(encoding="utf-8").splitlines()
             if line.strip()]
@@ -241,7 +219,7 @@ def report(results: Path) -> str:
         only_me = sum(m and not b for m, b in zip(mine, base))
         only_first = sum(b and not m for m, b in zip(mine, base))
         versus = "-" if name == first else f"{only_me} / {only_first}"
-        p = "-" if name == first else f"{mcnemar_p(only_me, only_first):.3f}"
+        p = "-" if name == first else f"{mcnemar_exact(only_me, only_first):.3f}"
         lines.append(f"| {name} | {kept[0]['setting'] if kept else ''} | {proved}/{n} | "
                      f"{100 * proved / n if n else 0:.1f}% [{100 * low:.1f}, {100 * high:.1f}] | "
                      f"{mean['generator_calls']:.1f} | {mean['env_calls']:.1f} | "

@@ -25,7 +25,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from benchmarks.coq_suite import index_records, knn_for, load_coq_suite
+from benchmarks.coq_suite import index_records, knn_for, load_coq_suite, with_online
 from prover.backends.coq import CoqConfig, CoqEnvironment
 from prover.config import SearchConfig
 from prover.generators.base import TacticGenerator
@@ -113,18 +113,7 @@ def _factory(label: str, extraction_dir: Path, online: bool
     log.info("KNN index: %d records (%.1f s)", len(records), time.monotonic() - began)
     if not online:
         return lambda theorem: base
-    return lambda theorem: _online(base, theorem, extraction_dir)
-
-
-def _online(base: TacticGenerator, theorem: Theorem, extraction_dir: Path) -> TacticGenerator:
-    from benchmarks.coq_suite import MergedGenerator, online_records
-    from prover.backends.coq_layout import strip_structure
-    from prover.generators.knn import KNNTacticGenerator
-
-    local = online_records(extraction_dir, theorem)
-    if not local:
-        return base
-    return MergedGenerator([base, KNNTacticGenerator.from_traces(local, normalize=strip_structure)])
+    return lambda theorem: with_online(base, extraction_dir, theorem)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -228,9 +228,9 @@ def knn_for(records: Iterable[TraceRecord], *, online: bool = False,
             extraction_dir: str | Path | None = None, theorem: Theorem | None = None
             ) -> TacticGenerator:
     """A KNN generator over ``records``; with ``online``, merged with one over the proofs
-    preceding ``theorem`` in its file (read from ``extraction_dir``). Bullets, braces and focus
-    commands are structure, not tactics: they are stripped from the recorded tactics and
-    never proposed (:func:`~prover.backends.coq_layout.strip_structure`)."""
+    preceding ``theorem`` in its file (read from ``extraction_dir``, see :func:`with_online`).
+    Bullets, braces and focus commands are structure, not tactics: they are stripped from the
+    recorded tactics and never proposed (:func:`~prover.backends.coq_layout.strip_structure`)."""
     from prover.backends.coq_layout import strip_structure
     from prover.generators.knn import KNNTacticGenerator
 
@@ -239,6 +239,16 @@ def knn_for(records: Iterable[TraceRecord], *, online: bool = False,
         return base
     if extraction_dir is None or theorem is None:
         raise ConfigError("knn_for(online=True) needs extraction_dir and theorem")
+    return with_online(base, extraction_dir, theorem)
+
+
+def with_online(base: TacticGenerator, extraction_dir: str | Path, theorem: Theorem
+                ) -> TacticGenerator:
+    """Tactician's setting: ``base`` (an index built once) merged with a KNN over the human
+    proofs before ``theorem`` in its own file; ``base`` alone when there are none."""
+    from prover.backends.coq_layout import strip_structure
+    from prover.generators.knn import KNNTacticGenerator
+
     local = online_records(extraction_dir, theorem)
     if not local:
         return base
@@ -371,6 +381,7 @@ __all__ = [
     "load_manifest",
     "manifest_path",
     "online_records",
+    "with_online",
 ]
 
 

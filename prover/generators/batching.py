@@ -88,8 +88,9 @@ class MicroBatcher:
         self.early_dispatches = 0
         self._in_flight = 0  # propose calls not yet answered (waiting or decoding)
         self._decoding = 0  # of those, in a batch that runs now
-        self._callers = 0  # the callers there are: the most calls in flight at once lately
-        self._peak = self._last_peak = 0  # ... in this window of _CALLER_WINDOW_S, the last
+        # The callers there are: the most calls in flight at once in this window of
+        # _CALLER_WINDOW_S and in the last one.
+        self._peak = self._last_peak = 0
         self._window_start = 0.0
         self._decodes: set[asyncio.Task[None]] = set()
         self._slots: asyncio.Semaphore | None = None
@@ -111,7 +112,7 @@ class MicroBatcher:
             self._loop, self._arrival, self._worker = loop, asyncio.Event(), None
             self._slots = asyncio.Semaphore(self.max_concurrent_batches)
             self._pending.clear()
-            self._in_flight = self._decoding = self._callers = self._peak = self._last_peak = 0
+            self._in_flight = self._decoding = self._peak = self._last_peak = 0
             self._decodes.clear()
         assert self._arrival is not None
         request = _Request(state, k, loop.create_future())
@@ -135,12 +136,11 @@ class MicroBatcher:
         if now - self._window_start > self._CALLER_WINDOW_S:
             self._window_start, self._last_peak, self._peak = now, self._peak, 0
         self._peak = max(self._peak, self._in_flight)
-        self._callers = max(self._peak, self._last_peak)
 
     def _everyone_waits(self) -> bool:
         """Whether no other call can arrive: every known caller is waiting or decoding."""
         waiting = sum(not r.future.done() for r in self._pending)
-        return waiting + self._decoding >= self._callers
+        return waiting + self._decoding >= max(self._peak, self._last_peak)
 
     async def _run(self) -> None:
         """Form and start batches while calls wait (at most ``max_concurrent_batches`` decode
